@@ -1,0 +1,17 @@
+//! Shared library for `twg` (the client) and `twgd` (the per-user daemon): paths, the
+//! credential store, the OAuth refresh engine and the wire protocol.
+
+pub mod agent;
+pub mod atomic;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod exit;
+pub mod lock;
+pub mod oauth;
+pub mod paths;
+pub mod preflight;
+pub mod rpc;
+pub mod secret;
+pub mod store;
+pub mod time;
