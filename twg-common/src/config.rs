@@ -1,0 +1,407 @@
+//! `config.toml` in the config root, plus the environment overrides for development and CI.
+//!
+//! Defaults are Atlassian's endpoints and twg's client id. `TWG_OAUTH_ISSUER` switches to
+//! any standards-conforming server (endpoints from its RFC 8414 / OpenID discovery
+//! document); `TWG_OAUTH_CLIENT_ID` and `TWG_OAUTH_SCOPES` (space-separated) override the rest.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const ATLASSIAN_ISSUER: &str = "https://auth.atlassian.com";
+pub const ATLASSIAN_DEVICE_ENDPOINT: &str = "https://auth.atlassian.com/oauth/device/code";
+pub const ATLASSIAN_TOKEN_ENDPOINT: &str = "https://auth.atlassian.com/oauth/token";
+pub const ATLASSIAN_REVOCATION_ENDPOINT: &str = "https://auth.atlassian.com/oauth/revoke";
+pub const ATLASSIAN_RESOURCES_ENDPOINT: &str =
+    "https://api.atlassian.com/oauth/token/accessible-resources";
+pub const ATLASSIAN_USERINFO_ENDPOINT: &str = "https://api.atlassian.com/me";
+/// The client id baked in at build time (`TWG_BUILD_CLIENT_ID`), else twg's public id.
+pub const DEFAULT_CLIENT_ID: &str = match option_env!("TWG_BUILD_CLIENT_ID") {
+    Some(id) => id,
+    None => "twg-cli",
+};
+pub const DEFAULT_SCOPES: &[&str] = &["read:me", "read:account", "offline_access"];
+
+/// Problems with `config.toml` or the environment overrides.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {detail}. Fix it or move it away (twg then uses its defaults)")]
+    Invalid { path: PathBuf, detail: String },
+    #[error(
+        "{what} `{url}` must use https (plain http is allowed only for loopback addresses); fix {origin}"
+    )]
+    InsecureUrl {
+        what: &'static str,
+        url: String,
+        origin: String,
+    },
+    #[error("{what} `{url}` is not a valid URL; fix {origin}")]
+    BadUrl {
+        what: &'static str,
+        url: String,
+        origin: String,
+    },
+}
+
+/// The file's shape. Every key is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub oauth: OAuthSection,
+    #[serde(default)]
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub credentials: CredentialsSection,
+    #[serde(default)]
+    pub update: UpdateSection,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSection {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub device_authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub resources_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Extra PEM CA bundle to trust (TLS-inspecting proxies). `SSL_CERT_FILE` also works.
+    pub ca_file: Option<PathBuf>,
+    /// Whole-request timeout in seconds (default 30).
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    #[default]
+    File,
+    Keyring,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::File => "file",
+            BackendKind::Keyring => "keyring",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsSection {
+    /// `file` (default) or `keyring`. There is never a silent fallback between them.
+    pub backend: Option<BackendKind>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSection {
+    pub manifest_url: Option<String>,
+    pub channel: Option<String>,
+    /// Set to false to turn off the daily update check.
+    pub check: Option<bool>,
+}
+
+/// The effective configuration: file + environment + defaults, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub root: PathBuf,
+    pub oauth: OAuthSettings,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: std::time::Duration,
+    pub backend: BackendKind,
+    pub update: UpdateSection,
+}
+
+/// Where OAuth requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// Endpoints not given explicitly are discovered from the issuer's metadata.
+    pub device_authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub resources_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+}
+
+impl OAuthSettings {
+    fn atlassian() -> Self {
+        Self {
+            issuer: ATLASSIAN_ISSUER.into(),
+            client_id: DEFAULT_CLIENT_ID.into(),
+            scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            device_authorization_endpoint: Some(ATLASSIAN_DEVICE_ENDPOINT.into()),
+            token_endpoint: Some(ATLASSIAN_TOKEN_ENDPOINT.into()),
+            revocation_endpoint: Some(ATLASSIAN_REVOCATION_ENDPOINT.into()),
+            resources_endpoint: Some(ATLASSIAN_RESOURCES_ENDPOINT.into()),
+            userinfo_endpoint: Some(ATLASSIAN_USERINFO_ENDPOINT.into()),
+        }
+    }
+
+    /// True when every endpoint needed for login is known without discovery.
+    pub fn is_complete(&self) -> bool {
+        self.device_authorization_endpoint.is_some() && self.token_endpoint.is_some()
+    }
+}
+
+impl ConfigFile {
+    /// Reads `config.toml`; a missing file is the empty config.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.into(),
+            detail: toml_error_detail(&text, &e),
+        })
+    }
+}
+
+/// A TOML error as "line N: message", without echoing the offending source line (which
+/// could hold a secret in credential files).
+pub fn toml_error_detail(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
+impl Config {
+    /// Loads `config.toml` from `root` and applies the process environment.
+    pub fn load(root: &Path) -> Result<Self, ConfigError> {
+        let file = ConfigFile::load(&crate::paths::config_file(root))?;
+        Self::resolve(root, file, &|k| std::env::var(k).ok())
+    }
+
+    /// Combines the file with an environment lookup (injectable for tests).
+    pub fn resolve(
+        root: &Path,
+        file: ConfigFile,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let cfg_path = crate::paths::config_file(root).display().to_string();
+        let mut oauth = OAuthSettings::atlassian();
+        let o = file.oauth;
+        if let Some(issuer) = o.issuer {
+            // A custom issuer: its endpoints come from discovery unless given explicitly.
+            oauth = OAuthSettings {
+                issuer,
+                device_authorization_endpoint: None,
+                token_endpoint: None,
+                revocation_endpoint: None,
+                resources_endpoint: None,
+                userinfo_endpoint: None,
+                ..oauth
+            };
+        }
+        macro_rules! take {
+            ($field:ident) => {
+                if let Some(v) = o.$field {
+                    oauth.$field = Some(v);
+                }
+            };
+        }
+        take!(device_authorization_endpoint);
+        take!(token_endpoint);
+        take!(revocation_endpoint);
+        take!(resources_endpoint);
+        take!(userinfo_endpoint);
+        if let Some(id) = o.client_id {
+            oauth.client_id = id;
+        }
+        if let Some(scopes) = o.scopes {
+            oauth.scopes = scopes;
+        }
+        let origin = |field: &str, from_env: bool| {
+            if from_env {
+                format!("the environment variable {field}")
+            } else {
+                cfg_path.clone()
+            }
+        };
+        let mut issuer_from_env = false;
+        if let Some(issuer) = env("TWG_OAUTH_ISSUER") {
+            issuer_from_env = true;
+            oauth = OAuthSettings {
+                issuer: issuer.trim_end_matches('/').to_string(),
+                device_authorization_endpoint: None,
+                token_endpoint: None,
+                revocation_endpoint: None,
+                resources_endpoint: None,
+                userinfo_endpoint: None,
+                ..oauth
+            };
+        }
+        if let Some(id) = env("TWG_OAUTH_CLIENT_ID") {
+            oauth.client_id = id.trim().to_string();
+        }
+        if let Some(scopes) = env("TWG_OAUTH_SCOPES") {
+            oauth.scopes = scopes.split_whitespace().map(str::to_string).collect();
+        }
+        validate_url(
+            "OAuth issuer",
+            &oauth.issuer,
+            &origin("TWG_OAUTH_ISSUER", issuer_from_env),
+        )?;
+        for (what, url) in [
+            (
+                "device authorization endpoint",
+                &oauth.device_authorization_endpoint,
+            ),
+            ("token endpoint", &oauth.token_endpoint),
+            ("revocation endpoint", &oauth.revocation_endpoint),
+            ("resources endpoint", &oauth.resources_endpoint),
+            ("userinfo endpoint", &oauth.userinfo_endpoint),
+        ] {
+            if let Some(url) = url {
+                validate_url(what, url, &origin("", false))?;
+            }
+        }
+        let mut update = file.update;
+        if let Some(url) = env("TWG_UPDATE_MANIFEST_URL") {
+            update.manifest_url = Some(url);
+        }
+        let ca_file = env("SSL_CERT_FILE")
+            .map(PathBuf::from)
+            .or(file.network.ca_file);
+        Ok(Self {
+            root: root.to_path_buf(),
+            oauth,
+            ca_file,
+            timeout: std::time::Duration::from_secs(file.network.timeout_seconds.unwrap_or(30)),
+            backend: file.credentials.backend.unwrap_or_default(),
+            update,
+        })
+    }
+}
+
+/// https everywhere; plain http only for loopback hosts (development servers).
+pub fn validate_url(what: &'static str, raw: &str, origin: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(raw).map_err(|_| ConfigError::BadUrl {
+        what,
+        url: raw.into(),
+        origin: origin.into(),
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        _ => Err(ConfigError::InsecureUrl {
+            what,
+            url: raw.into(),
+            origin: origin.into(),
+        }),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_are_atlassian() {
+        let c = Config::resolve(Path::new("/r"), ConfigFile::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.oauth.issuer, ATLASSIAN_ISSUER);
+        assert!(c.oauth.is_complete());
+        assert_eq!(c.backend, BackendKind::File);
+    }
+
+    #[test]
+    fn env_issuer_clears_endpoints_for_discovery() {
+        let c = Config::resolve(
+            Path::new("/r"),
+            ConfigFile::default(),
+            &env_of(&[
+                ("TWG_OAUTH_ISSUER", "http://127.0.0.1:9/"),
+                ("TWG_OAUTH_CLIENT_ID", "cli"),
+                ("TWG_OAUTH_SCOPES", "openid  offline_access"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.oauth.issuer, "http://127.0.0.1:9");
+        assert_eq!(c.oauth.token_endpoint, None);
+        assert_eq!(c.oauth.client_id, "cli");
+        assert_eq!(c.oauth.scopes, vec!["openid", "offline_access"]);
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost",
+            "http://[::1]:1",
+            "https://x.example",
+        ] {
+            validate_url("t", ok, "o").unwrap();
+        }
+        for bad in ["http://example.com", "http://10.0.0.1", "ftp://127.0.0.1"] {
+            assert!(matches!(
+                validate_url("t", bad, "o"),
+                Err(ConfigError::InsecureUrl { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_a_line_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[oauth]\nissuer = \"https://a\"\ntypo = 1\n").unwrap();
+        let err = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn config_file_round_trips() {
+        let text = "[oauth]\nissuer = \"https://id.example\"\nscopes = [\"a\", \"b\"]\n\n[credentials]\nbackend = \"keyring\"\n";
+        let parsed: ConfigFile = toml::from_str(text).unwrap();
+        assert_eq!(parsed.credentials.backend, Some(BackendKind::Keyring));
+        let again: ConfigFile = toml::from_str(&toml::to_string(&parsed).unwrap()).unwrap();
+        assert_eq!(parsed, again);
+    }
+}

@@ -1,0 +1,131 @@
+//! The cross-process exclusive lock that serialises every credential write.
+//!
+//! It is an advisory `flock` on `auth.conf.lock` beside `auth.conf` (fs4). The kernel
+//! releases it when the holder dies, even by SIGKILL, so a crash never wedges other processes.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why the lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot open the lock file {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "timed out after {waited:?} waiting for the lock {path}; another twg process holds it. Retry, or find it with `fuser {path}`"
+    )]
+    Timeout { path: PathBuf, waited: Duration },
+}
+
+/// Holds the exclusive lock until dropped.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+    path: PathBuf,
+}
+
+impl LockGuard {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = fs4::FileExt::unlock(&self.file);
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File, LockError> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map_err(|source| LockError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Tries once; `Ok(None)` when another process holds the lock.
+pub fn try_lock(path: &Path) -> Result<Option<LockGuard>, LockError> {
+    let file = open_lock_file(path)?;
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(Some(LockGuard {
+            file,
+            path: path.to_path_buf(),
+        })),
+        Err(fs4::TryLockError::WouldBlock) => Ok(None),
+        Err(fs4::TryLockError::Error(source)) => Err(LockError::Lock {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Waits up to `timeout` for the lock, polling without blocking the async runtime.
+pub async fn lock(path: &Path, timeout: Duration) -> Result<LockGuard, LockError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(guard) = try_lock(path)? {
+            return Ok(guard);
+        }
+        if start.elapsed() >= timeout {
+            return Err(LockError::Timeout {
+                path: path.to_path_buf(),
+                waited: start.elapsed(),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Blocking variant for synchronous callers.
+pub fn lock_blocking(path: &Path, timeout: Duration) -> Result<LockGuard, LockError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(guard) = try_lock(path)? {
+            return Ok(guard);
+        }
+        if start.elapsed() >= timeout {
+            return Err(LockError::Timeout {
+                path: path.to_path_buf(),
+                waited: start.elapsed(),
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_waits_then_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let first = try_lock(&path).unwrap().expect("first lock");
+        assert!(try_lock(&path).unwrap().is_none());
+        let err = lock_blocking(&path, Duration::from_millis(30)).unwrap_err();
+        assert!(matches!(err, LockError::Timeout { .. }));
+        drop(first);
+        assert!(try_lock(&path).unwrap().is_some());
+    }
+}

@@ -1,0 +1,260 @@
+//! The `auth.conf` file format, version 1 (TOML).
+//!
+//! ```toml
+//! # twg credentials. Written by twg; keep private (mode 0600).
+//! version = 1            # format version; a newer twg may write a higher one
+//! generation = 7         # incremented on every save
+//! backend = "file"       # or "keyring": secrets then live in the OS keyring, not here
+//!
+//! [oauth]
+//! issuer = "https://auth.atlassian.com"
+//! client_id = "..."
+//! token_endpoint = "https://auth.atlassian.com/oauth/token"
+//! revocation_endpoint = "https://auth.atlassian.com/oauth/revoke"
+//! scopes = ["read:me", "offline_access"]
+//! access_token = "..."   # absent with the keyring backend
+//! token_type = "Bearer"
+//! expires_at = 1795996800        # Unix seconds
+//! obtained_at = 1795993200
+//! refresh_token = "..."  # absent with the keyring backend
+//! refresh_token_issued_at = 1795993200
+//!
+//! [user]
+//! name = "Ada"
+//! email = "ada@example.com"
+//! account_id = "..."
+//!
+//! [site]
+//! id = "..."
+//! name = "acme"
+//! url = "https://acme.atlassian.net"
+//!
+//! [bitbucket]
+//! token = "..."          # absent with the keyring backend
+//! ```
+
+use crate::config::BackendKind;
+use crate::secret::Secret;
+use crate::store::{Credentials, OAuthCredentials, SiteInfo, UserInfo};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub const CURRENT_VERSION: u32 = 1;
+
+const HEADER: &str = "# twg credentials. Written by twg; do not edit while twgd runs. Keep private (0600).\n# Format: see `twg_common::store::format` or the README.\n";
+
+/// A file that is not a valid `auth.conf`.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error(
+        "{path} is corrupt ({detail}). It was left untouched: move it away and run `twg login`"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "{path} has format version {found}, but this twg understands up to {CURRENT_VERSION}; upgrade twg (`twg update`)"
+    )]
+    UnknownVersion { path: PathBuf, found: u32 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct VersionProbe {
+    version: Option<u32>,
+}
+
+/// The on-disk shape. Secrets are optional because the keyring backend keeps them elsewhere.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AuthFile {
+    pub version: u32,
+    pub generation: u64,
+    #[serde(default)]
+    pub backend: BackendKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<SiteInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bitbucket: Option<BitbucketSection>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct OAuthSection {
+    pub issuer: String,
+    pub client_id: String,
+    pub token_endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<Secret>,
+    #[serde(default = "bearer")]
+    pub token_type: String,
+    #[serde(default)]
+    pub expires_at: i64,
+    #[serde(default)]
+    pub obtained_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
+    #[serde(default)]
+    pub refresh_token_issued_at: i64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BitbucketSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    /// With the keyring backend: a token is stored there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_keyring: bool,
+}
+
+fn bearer() -> String {
+    "Bearer".into()
+}
+
+/// Parses `auth.conf`, checking the version first so a newer format gets the right error.
+pub fn parse(path: &std::path::Path, text: &str) -> Result<AuthFile, FormatError> {
+    let corrupt = |detail: String| FormatError::Corrupt {
+        path: path.into(),
+        detail,
+    };
+    let probe: VersionProbe = toml::from_str(text)
+        .map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
+    match probe.version {
+        None => return Err(corrupt("no `version` key".into())),
+        Some(v) if v > CURRENT_VERSION => {
+            return Err(FormatError::UnknownVersion {
+                path: path.into(),
+                found: v,
+            });
+        }
+        Some(0) => return Err(corrupt("version 0 is not a valid format".into())),
+        Some(_) => {}
+    }
+    toml::from_str(text).map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))
+}
+
+/// Renders `auth.conf`.
+pub fn render(file: &AuthFile) -> String {
+    let body = toml::to_string(file).expect("auth.conf types always serialise");
+    format!("{HEADER}{body}")
+}
+
+impl AuthFile {
+    /// The file form of `credentials`, with secrets inline (file backend).
+    pub fn from_credentials(c: &Credentials, generation: u64) -> Self {
+        AuthFile {
+            version: CURRENT_VERSION,
+            generation,
+            backend: BackendKind::File,
+            oauth: c.oauth.as_ref().map(|o| OAuthSection {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                token_endpoint: o.token_endpoint.clone(),
+                revocation_endpoint: o.revocation_endpoint.clone(),
+                scopes: o.scopes.clone(),
+                access_token: Some(o.access_token.clone()),
+                token_type: o.token_type.clone(),
+                expires_at: o.expires_at,
+                obtained_at: o.obtained_at,
+                refresh_token: o.refresh_token.clone(),
+                refresh_token_issued_at: o.refresh_token_issued_at,
+            }),
+            user: c.user.clone(),
+            site: c.site.clone(),
+            bitbucket: c.bitbucket_token.as_ref().map(|t| BitbucketSection {
+                token: Some(t.clone()),
+                in_keyring: false,
+            }),
+        }
+    }
+
+    /// Back to credentials (secrets as found in the file).
+    pub fn into_credentials(self) -> Credentials {
+        Credentials {
+            oauth: self.oauth.map(|o| OAuthCredentials {
+                issuer: o.issuer,
+                client_id: o.client_id,
+                token_endpoint: o.token_endpoint,
+                revocation_endpoint: o.revocation_endpoint,
+                scopes: o.scopes,
+                access_token: o.access_token.unwrap_or_default(),
+                token_type: o.token_type,
+                expires_at: o.expires_at,
+                obtained_at: o.obtained_at,
+                refresh_token: o.refresh_token,
+                refresh_token_issued_at: o.refresh_token_issued_at,
+            }),
+            user: self.user,
+            site: self.site,
+            bitbucket_token: self.bitbucket.and_then(|b| b.token),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const EXACT: &str = r#"# twg credentials. Written by twg; do not edit while twgd runs. Keep private (0600).
+# Format: see `twg_common::store::format` or the README.
+version = 1
+generation = 3
+backend = "file"
+
+[oauth]
+issuer = "https://auth.example"
+client_id = "cid"
+token_endpoint = "https://auth.example/oauth/token"
+revocation_endpoint = "https://auth.example/oauth/revoke"
+scopes = ["read:me", "offline_access"]
+access_token = "at"
+token_type = "Bearer"
+expires_at = 200
+obtained_at = 100
+refresh_token = "rt"
+refresh_token_issued_at = 100
+
+[site]
+id = "s1"
+name = "acme"
+url = "https://acme.example"
+
+[bitbucket]
+token = "bb"
+"#;
+
+    #[test]
+    fn exact_round_trip() {
+        let parsed = parse(Path::new("auth.conf"), EXACT).unwrap();
+        assert_eq!(render(&parsed), EXACT);
+        let creds = parsed.into_credentials();
+        assert_eq!(creds.bitbucket_token.as_ref().unwrap().expose(), "bb");
+        assert_eq!(render(&AuthFile::from_credentials(&creds, 3)), EXACT);
+    }
+
+    #[test]
+    fn newer_version_is_named() {
+        let err = parse(Path::new("/x/auth.conf"), "version = 9\ngeneration = 1\n").unwrap_err();
+        assert!(matches!(err, FormatError::UnknownVersion { found: 9, .. }));
+        assert!(err.to_string().contains("/x/auth.conf"));
+    }
+
+    #[test]
+    fn corrupt_file_error_never_echoes_the_content() {
+        let text = "version = 1\ngeneration = 1\n[oauth]\naccess_token = \"SECRET-VALUE\" garbage\n";
+        let err = parse(Path::new("auth.conf"), text).unwrap_err().to_string();
+        assert!(!err.contains("SECRET-VALUE"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("twg login"), "{err}");
+    }
+
+    #[test]
+    fn garbage_bytes_are_corrupt_not_a_panic() {
+        let err = parse(Path::new("auth.conf"), "\u{0}\u{1}binary{{").unwrap_err();
+        assert!(matches!(err, FormatError::Corrupt { .. }));
+    }
+}

@@ -1,0 +1,201 @@
+//! The credential store: `auth.conf` in the config root, optionally with its secrets in the
+//! OS keyring.
+//!
+//! Every save is atomic and requires the cross-process lock (a [`LockGuard`] proves it is
+//! held). Loads never need the lock: the atomic rename means a reader sees the old or the
+//! new file, never a torn one. A corrupt or unknown-version file is reported with its path
+//! and left exactly as it is.
+
+mod file;
+pub mod format;
+
+use crate::config::BackendKind;
+use crate::lock::LockGuard;
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub use format::{CURRENT_VERSION, FormatError};
+
+/// Problems loading or saving credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error("cannot save credentials: {0}; nothing was changed on disk")]
+    Write(#[from] crate::atomic::AtomicWriteError),
+    #[error("cannot remove {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Dir(#[from] crate::paths::PathError),
+    #[error("keyring: {0}")]
+    Keyring(String),
+}
+
+/// Everything twg knows about the signed-in user.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub oauth: Option<OAuthCredentials>,
+    pub user: Option<UserInfo>,
+    pub site: Option<SiteInfo>,
+    pub bitbucket_token: Option<Secret>,
+}
+
+/// OAuth tokens and where they were issued; refresh must go back to the same endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OAuthCredentials {
+    pub issuer: String,
+    pub client_id: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: Option<String>,
+    pub scopes: Vec<String>,
+    pub access_token: Secret,
+    pub token_type: String,
+    /// Unix seconds; 0 when the server gave no `expires_in`.
+    pub expires_at: i64,
+    /// When the current access token was obtained (the 75% rule is measured from here).
+    pub obtained_at: i64,
+    pub refresh_token: Option<Secret>,
+    /// When the current refresh token was issued: unused for 30 days means the session expired.
+    pub refresh_token_issued_at: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub email: String,
+    pub account_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+}
+
+/// A refresh token unused for this long is treated as expired ("run `twg login`").
+pub const REFRESH_TOKEN_IDLE_LIMIT_SECS: i64 = 30 * 24 * 3600;
+
+impl OAuthCredentials {
+    /// The moment the 75% mark of the access token's lifetime passes.
+    pub fn refresh_due_at(&self) -> i64 {
+        if self.expires_at <= 0 {
+            return 0;
+        }
+        let lifetime = (self.expires_at - self.obtained_at).max(0);
+        self.obtained_at + lifetime * 3 / 4
+    }
+
+    /// True when the access token is usable for at least `min_valid` more seconds.
+    pub fn valid_for(&self, now: i64, min_valid: i64) -> bool {
+        self.expires_at <= 0 || self.expires_at - now >= min_valid.max(1)
+    }
+
+    /// The refresh token's idle limit has passed.
+    pub fn refresh_token_idle_expired(&self, now: i64) -> bool {
+        self.refresh_token_issued_at > 0
+            && now - self.refresh_token_issued_at > REFRESH_TOKEN_IDLE_LIMIT_SECS
+    }
+}
+
+/// What `load` returns: the credentials and a stamp that changes on every save.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub credentials: Credentials,
+    pub generation: u64,
+    pub backend: BackendKind,
+    pub stamp: Option<FileStamp>,
+}
+
+/// Identity of the `auth.conf` file on disk; an atomic save always changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let ino = 0;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        Some(Self {
+            ino,
+            len: meta.len(),
+            mtime_ns,
+        })
+    }
+}
+
+/// The store for one config root.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    backend: BackendKind,
+}
+
+impl Store {
+    /// A store in `root` that writes with `backend` (from `config.toml`).
+    pub fn new(root: impl Into<PathBuf>, backend: BackendKind) -> Self {
+        Self {
+            root: root.into(),
+            backend,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+
+    pub fn auth_path(&self) -> PathBuf {
+        crate::paths::auth_file(&self.root)
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        crate::paths::auth_lock_file(&self.root)
+    }
+
+    /// The current file stamp, for cheap change detection.
+    pub fn stamp(&self) -> Option<FileStamp> {
+        FileStamp::of(&self.auth_path())
+    }
+
+    /// Loads the stored credentials; `Ok(None)` when there is no `auth.conf`.
+    pub fn load(&self) -> Result<Option<Loaded>, StoreError> {
+        file::load(self)
+    }
+
+    /// Saves atomically. The guard proves the caller holds the credential lock.
+    pub fn save(&self, credentials: &Credentials, guard: &LockGuard) -> Result<u64, StoreError> {
+        debug_assert_eq!(guard.path(), self.lock_path());
+        file::save(self, credentials)
+    }
+
+    /// Deletes the stored credentials (and keyring secrets). Missing is fine.
+    pub fn delete(&self, guard: &LockGuard) -> Result<(), StoreError> {
+        debug_assert_eq!(guard.path(), self.lock_path());
+        file::delete(self)
+    }
+}
