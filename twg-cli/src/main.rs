@@ -1,1 +1,39 @@
-fn main(){}
+//! `twg`: asks twgd for a fresh token, or does the same work itself when twgd is down.
+
+mod cli;
+mod cmd;
+mod ctx;
+mod daemon_client;
+mod envmode;
+mod report;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let ctx = ctx::Ctx::new(cli.json);
+    if std::env::var_os("TWG_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("TWG_LOG"))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    // A current-thread runtime: the client makes one request; no thread pool to start.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("twg: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(cmd::run(&ctx, cli.command));
+    let code = match result {
+        Ok(()) => 0,
+        Err(e) => e.print(&ctx),
+    };
+    ExitCode::from(code as u8)
+}

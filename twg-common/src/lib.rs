@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod lock;
+pub mod login;
 pub mod oauth;
 pub mod paths;
 pub mod preflight;

@@ -1,0 +1,20 @@
+//! Request counters that tests read through `/admin/counters` (faulted requests count too).
+
+use serde::Serialize;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Every POST /oauth/token, whatever its grant type or outcome.
+    pub token_requests: u64,
+    /// POST /oauth/token with grant_type=refresh_token.
+    pub refresh_requests: u64,
+    /// POST /oauth/token with the device_code grant type.
+    pub device_token_polls: u64,
+    /// POST /oauth/device/code.
+    pub device_authorizations: u64,
+    pub revocations: u64,
+    pub introspections: u64,
+    pub resources_requests: u64,
+    /// GET /userinfo and GET /me.
+    pub userinfo_requests: u64,
+}

@@ -1,0 +1,43 @@
+//! The command line (clap derive; doc comments are the help text).
+
+use clap::{Parser, Subcommand};
+
+/// twg keeps your Teamwork Graph credentials fresh and hands out access tokens.
+///
+/// Exit codes: 0 ok, 1 failure, 2 usage, 69 daemon unreachable and no fallback,
+/// 73 sandbox cannot persist (nothing sent), 75 temporary failure, 76 daemon protocol
+/// mismatch, 77 login needed, 78 invalid configuration.
+#[derive(Debug, Parser)]
+#[command(name = "twg", version, about, long_about = None)]
+pub struct Cli {
+    /// Machine-readable output (and a JSON error envelope on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in with the OAuth device flow.
+    Login(crate::cmd::login::Cmd),
+    /// Tokens and authentication status.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Check the whole setup and say what is wrong.
+    Doctor(crate::cmd::doctor::Cmd),
+    /// Control the twgd daemon.
+    #[command(subcommand)]
+    Daemon(crate::cmd::daemon::Cmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Print a valid access token (only the token, for `$(twg auth token)`).
+    Token(crate::cmd::token::Cmd),
+    /// Show who is logged in and the token's state.
+    Status(crate::cmd::status::Cmd),
+    /// Refresh the access token now if it is due (`--force`: always).
+    Refresh(crate::cmd::refresh::Cmd),
+}

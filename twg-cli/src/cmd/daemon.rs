@@ -1,0 +1,182 @@
+//! `twg daemon start|stop|status`: run twgd detached, stop it, or ask how it is.
+
+use crate::ctx::Ctx;
+use crate::report::CliError;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use twg_common::exit;
+use twg_common::rpc::pb;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Cmd {
+    /// Start twgd in the background; returns once its socket answers.
+    Start,
+    /// Ask twgd to exit gracefully.
+    Stop,
+    /// Show whether twgd runs, its version, pid and socket.
+    Status,
+}
+
+impl Cmd {
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        match self {
+            Cmd::Start => start(ctx).await,
+            Cmd::Stop => stop(ctx).await,
+            Cmd::Status => status(ctx).await,
+        }
+    }
+}
+
+async fn query(ctx: &Ctx) -> Result<Option<pb::StatusResponse>, CliError> {
+    let Ok(mut client) = crate::daemon_client::connect(ctx).await? else {
+        return Ok(None);
+    };
+    match client
+        .status(pb::StatusRequest {
+            client: Some(ctx.client_info()),
+        })
+        .await
+    {
+        Ok(r) => Ok(Some(r.into_inner())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The twgd binary: `TWG_DAEMON_BIN`, else beside this `twg`, else on PATH.
+pub fn daemon_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("TWG_DAEMON_BIN") {
+        return PathBuf::from(p);
+    }
+    let name = if cfg!(windows) { "twgd.exe" } else { "twgd" };
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(name)))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Starts twgd detached and waits until it answers; `Ok(pid)`.
+pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
+    let state = twg_common::paths::state_dir()?;
+    twg_common::paths::ensure_private_dir(&state)?;
+    let log_path = state.join("twgd.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| CliError::failure(format!("cannot open the daemon log {}: {e}", log_path.display())))?;
+    let bin = daemon_binary();
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    #[cfg(unix)]
+    {
+        // Its own process group: closing the terminal or Ctrl-C does not reach the daemon.
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        CliError::new(
+            "DAEMON_SPAWN",
+            exit::DAEMON_UNREACHABLE,
+            format!("cannot start {}: {e}; install twgd beside twg or set TWG_DAEMON_BIN", bin.display()),
+        )
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = query(ctx).await? {
+            return Ok(s.pid);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let code = status.code().unwrap_or(-1);
+            if code == exit::ALREADY_RUNNING
+                && let Some(s) = query(ctx).await?
+            {
+                return Ok(s.pid);
+            }
+            return Err(CliError::new(
+                "DAEMON_SPAWN",
+                exit::DAEMON_UNREACHABLE,
+                format!("twgd exited with code {code} at start-up; see {}", log_path.display()),
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::new(
+                "DAEMON_SPAWN",
+                exit::DAEMON_UNREACHABLE,
+                format!("twgd did not answer within 10 s; see {}", log_path.display()),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn start(ctx: &Ctx) -> Result<(), CliError> {
+    if let Some(s) = query(ctx).await? {
+        println!("twgd is already running (pid {}, socket {})", s.pid, s.socket_path);
+        return Ok(());
+    }
+    let pid = spawn_and_wait(ctx).await?;
+    println!("✔ twgd started (pid {pid}, socket {})", ctx.socket()?.display());
+    Ok(())
+}
+
+async fn stop(ctx: &Ctx) -> Result<(), CliError> {
+    let Ok(mut client) = crate::daemon_client::connect(ctx).await? else {
+        println!("twgd is not running");
+        return Ok(());
+    };
+    client
+        .shutdown(pb::ShutdownRequest {
+            client: Some(ctx.client_info()),
+        })
+        .await
+        .map_err(|e| crate::report::from_status(&e))?;
+    let socket = ctx.socket()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while socket.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("✔ twgd stopped");
+    Ok(())
+}
+
+async fn status(ctx: &Ctx) -> Result<(), CliError> {
+    match query(ctx).await? {
+        Some(s) => {
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "running": true, "version": s.package_version, "protocol_version": s.protocol_version,
+                        "pid": s.pid, "uptime_seconds": s.uptime_seconds, "socket": s.socket_path,
+                    })
+                );
+            } else {
+                println!(
+                    "twgd {} running: pid {}, up {}s, protocol {}, socket {}",
+                    s.package_version, s.pid, s.uptime_seconds, s.protocol_version, s.socket_path
+                );
+            }
+            if s.protocol_version != twg_common::rpc::PROTOCOL_VERSION {
+                return Err(CliError::new(
+                    "PROTOCOL_MISMATCH",
+                    exit::PROTOCOL_MISMATCH,
+                    "the running twgd speaks another protocol; run `twg daemon stop && twg daemon start`",
+                ));
+            }
+            Ok(())
+        }
+        None => {
+            if ctx.json {
+                println!("{}", serde_json::json!({"running": false, "socket": ctx.socket()?}));
+            }
+            Err(CliError::new(
+                "DAEMON_NOT_RUNNING",
+                exit::DAEMON_UNREACHABLE,
+                format!("twgd is not running (socket {}); start it with `twg daemon start`", ctx.socket()?.display()),
+            ))
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! `twg auth refresh [--force]`: refresh now if due; `--force` always rotates.
+
+use crate::ctx::Ctx;
+use crate::daemon_client::{self, RpcFailure};
+use crate::report::CliError;
+use twg_common::engine::{Need, Outcome};
+use twg_common::rpc::pb;
+use twg_common::time::relative;
+
+#[derive(Debug, clap::Args)]
+pub struct Cmd {
+    /// Rotate the tokens even if the access token is still fresh.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl Cmd {
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        if crate::envmode::from_env()?.is_some() {
+            return Err(CliError::usage(
+                "TWG_TOKEN is set, so there is nothing to refresh: environment tokens are used as they are",
+            ));
+        }
+        let (refreshed, expires_at, via) = self.refresh(ctx).await?;
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({"refreshed": refreshed, "expires_at": expires_at, "via": via})
+            );
+        } else if refreshed {
+            println!("✔ Access token refreshed; it expires {}", relative(expires_at));
+        } else {
+            println!(
+                "✔ Access token is fresh (expires {}); nothing to do. Use --force to rotate anyway",
+                relative(expires_at)
+            );
+        }
+        Ok(())
+    }
+
+    async fn refresh(&self, ctx: &Ctx) -> Result<(bool, i64, &'static str), CliError> {
+        if let Ok(mut client) = daemon_client::connect(ctx).await? {
+            let req = pb::RefreshRequest {
+                client: Some(ctx.client_info()),
+                force: self.force,
+            };
+            match client.refresh(req).await {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    return Ok((r.refreshed, r.expires_at, "daemon"));
+                }
+                Err(status) => match daemon_client::rpc_error(status) {
+                    RpcFailure::Answered(e) => return Err(e),
+                    RpcFailure::Unreachable(_) => {}
+                },
+            }
+        }
+        let engine = ctx.engine()?;
+        let r = engine
+            .ensure(Need {
+                min_valid: 0,
+                force: self.force,
+            })
+            .await
+            .map_err(|e| ctx.engine_error(e))?;
+        if let Some(w) = &r.warning {
+            return Err(CliError::new(
+                "TEMPORARY",
+                twg_common::exit::TEMPORARY,
+                format!("the refresh failed ({w}); the current token is still valid until {}", twg_common::time::format_unix(r.oauth().expires_at)),
+            ));
+        }
+        Ok((r.outcome == Outcome::Refreshed, r.oauth().expires_at, "direct"))
+    }
+}

@@ -1,0 +1,169 @@
+//! `twg auth status`: who is logged in, from which source, and the token's state.
+
+use crate::ctx::Ctx;
+use crate::report::CliError;
+use serde::Serialize;
+use twg_common::rpc::pb;
+use twg_common::time::{format_unix, relative};
+
+#[derive(Debug, clap::Args)]
+pub struct Cmd {}
+
+/// What `auth status` and `doctor` report. Never a secret.
+#[derive(Debug, Serialize, Default)]
+pub struct Snapshot {
+    /// "env", "oauth" or "none".
+    pub source: String,
+    pub user: String,
+    pub site: String,
+    pub issuer: String,
+    pub backend: String,
+    pub access_expires_at: i64,
+    pub next_refresh_at: i64,
+    pub last_refresh_at: i64,
+    pub has_refresh_token: bool,
+    pub has_bitbucket_token: bool,
+    pub credentials_path: String,
+    pub daemon: Option<DaemonInfo>,
+    pub daemon_error: Option<String>,
+    pub last_error: Option<String>,
+    pub load_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonInfo {
+    pub version: String,
+    pub protocol_version: u32,
+    pub pid: u32,
+    pub uptime_seconds: u64,
+    pub socket: String,
+}
+
+/// Gathers the snapshot: environment first, then the daemon, then the file.
+pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
+    let mut s = Snapshot::default();
+    let root = ctx.root()?;
+    s.credentials_path = twg_common::paths::auth_file(&root).display().to_string();
+    match crate::daemon_client::connect(ctx).await? {
+        Ok(mut client) => match client
+            .status(pb::StatusRequest {
+                client: Some(ctx.client_info()),
+            })
+            .await
+        {
+            Ok(r) => {
+                let r = r.into_inner();
+                s.daemon = Some(DaemonInfo {
+                    version: r.package_version,
+                    protocol_version: r.protocol_version,
+                    pid: r.pid,
+                    uptime_seconds: r.uptime_seconds,
+                    socket: r.socket_path,
+                });
+                if let Some(c) = r.credentials {
+                    s.next_refresh_at = c.next_refresh_at;
+                    s.last_refresh_at = c.last_refresh_at;
+                    s.last_error = Some(c.last_error).filter(|e| !e.is_empty());
+                }
+            }
+            Err(e) => s.daemon_error = Some(e.message().to_string()),
+        },
+        Err(e) => s.daemon_error = Some(e.to_string()),
+    }
+    if let Some(env) = crate::envmode::from_env()? {
+        s.source = "env".into();
+        s.user = env.user;
+        s.site = env.site.unwrap_or_default();
+        s.has_bitbucket_token = env.bitbucket_token.is_some();
+        s.backend = "environment".into();
+        return Ok(s);
+    }
+    let config = ctx.config();
+    let backend = config.as_ref().map(|c| c.backend).unwrap_or_default();
+    s.backend = backend.as_str().into();
+    let store = twg_common::store::Store::new(&root, backend);
+    match store.load() {
+        Ok(Some(l)) => {
+            s.backend = l.backend.as_str().into();
+            let c = &l.credentials;
+            s.has_bitbucket_token = c.bitbucket_token.is_some();
+            s.user = c.user.as_ref().map(|u| if u.email.is_empty() { u.name.clone() } else { format!("{} <{}>", u.name, u.email) }).unwrap_or_default();
+            s.site = c.site.as_ref().map(|x| if x.url.is_empty() { x.name.clone() } else { x.url.clone() }).unwrap_or_default();
+            if let Some(o) = &c.oauth {
+                s.source = "oauth".into();
+                s.issuer = o.issuer.clone();
+                s.access_expires_at = o.expires_at;
+                s.has_refresh_token = o.refresh_token.is_some();
+                if s.daemon.is_none() {
+                    s.next_refresh_at = o.refresh_due_at();
+                    s.last_refresh_at = o.obtained_at;
+                }
+            } else {
+                s.source = "none".into();
+            }
+        }
+        Ok(None) => s.source = "none".into(),
+        Err(e) => {
+            s.source = "none".into();
+            s.load_error = Some(e.to_string());
+        }
+    }
+    Ok(s)
+}
+
+impl Cmd {
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        let s = snapshot(ctx).await?;
+        if ctx.json {
+            println!("{}", serde_json::to_string_pretty(&s).expect("serialisable"));
+        } else {
+            print_text(&s);
+        }
+        if let Some(e) = s.load_error {
+            return Err(CliError::new("CONFIG_CORRUPT", twg_common::exit::CONFIG, e));
+        }
+        if s.source == "none" {
+            return Err(CliError::new(
+                "NOT_LOGGED_IN",
+                twg_common::exit::AUTH_EXPIRED,
+                "not logged in; run `twg login` (or set TWG_TOKEN and TWG_USER for CI)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn print_text(s: &Snapshot) {
+    let source = match s.source.as_str() {
+        "env" => "environment variables (TWG_TOKEN)",
+        "oauth" => "OAuth login",
+        _ => "none",
+    };
+    println!("Credentials source: {source}");
+    if !s.user.is_empty() {
+        println!("User:               {}", s.user);
+    }
+    if !s.site.is_empty() {
+        println!("Site:               {}", s.site);
+    }
+    if s.source == "oauth" {
+        println!("Issuer:             {}", s.issuer);
+        println!(
+            "Access token:       expires {} ({})",
+            relative(s.access_expires_at),
+            format_unix(s.access_expires_at)
+        );
+        println!("Next refresh:       {}", relative(s.next_refresh_at));
+        println!("Last refresh:       {}", relative(s.last_refresh_at));
+        println!("Refresh token:      {}", if s.has_refresh_token { "present" } else { "none" });
+        println!("Stored in:          {} ({} backend)", s.credentials_path, s.backend);
+    }
+    println!("Bitbucket token:    {}", if s.has_bitbucket_token { "set" } else { "not set" });
+    match &s.daemon {
+        Some(d) => println!("Daemon:             running (twgd {}, pid {}, up {}s)", d.version, d.pid, d.uptime_seconds),
+        None => println!("Daemon:             not reachable; twg refreshes directly"),
+    }
+    if let Some(e) = &s.last_error {
+        println!("Last error:         {e}");
+    }
+}

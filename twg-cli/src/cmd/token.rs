@@ -1,0 +1,107 @@
+//! `twg auth token`: print a valid access token and nothing else.
+
+use crate::ctx::Ctx;
+use crate::daemon_client::{self, RpcFailure};
+use crate::envmode;
+use crate::report::CliError;
+use twg_common::engine::Need;
+use twg_common::rpc::pb;
+
+#[derive(Debug, clap::Args)]
+pub struct Cmd {
+    /// The token must stay valid for at least this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub min_valid: u64,
+}
+
+/// The token and where it came from.
+struct Token {
+    access_token: String,
+    expires_at: i64,
+    token_type: String,
+    site: String,
+    source: &'static str,
+}
+
+impl Cmd {
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        let token = self.fetch(ctx).await?;
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "access_token": token.access_token,
+                    "expires_at": token.expires_at,
+                    "token_type": token.token_type,
+                    "site": token.site,
+                    "source": token.source,
+                })
+            );
+        } else {
+            println!("{}", token.access_token);
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, ctx: &Ctx) -> Result<Token, CliError> {
+        if let Some(env) = envmode::from_env()? {
+            return Ok(Token {
+                access_token: env.token.expose().to_string(),
+                expires_at: 0,
+                token_type: "Bearer".into(),
+                site: env.site.unwrap_or_default(),
+                source: "env",
+            });
+        }
+        if let Ok(mut client) = daemon_client::connect(ctx).await? {
+            let req = pb::GetTokenRequest {
+                client: Some(ctx.client_info()),
+                min_valid_seconds: self.min_valid,
+            };
+            match client.get_token(req).await {
+                Ok(resp) => {
+                    let r = resp.into_inner();
+                    return Ok(Token {
+                        access_token: r.access_token,
+                        expires_at: r.expires_at,
+                        token_type: r.token_type,
+                        site: r.site,
+                        source: "daemon",
+                    });
+                }
+                Err(status) => match daemon_client::rpc_error(status) {
+                    RpcFailure::Answered(e) => return Err(e),
+                    RpcFailure::Unreachable(why) => {
+                        tracing::debug!(%why, "twgd vanished; refreshing directly");
+                    }
+                },
+            }
+        }
+        let engine = ctx.engine()?;
+        let r = engine
+            .ensure(Need {
+                min_valid: self.min_valid.min(86_400) as i64,
+                force: false,
+            })
+            .await
+            .map_err(|e| ctx.engine_error(e))?;
+        if let Some(w) = &r.warning {
+            eprintln!("twg: warning: refresh failed ({w}); using the current token, still valid");
+        }
+        let site = r
+            .loaded
+            .credentials
+            .site
+            .as_ref()
+            .map(|s| s.url.clone())
+            .unwrap_or_default();
+        let o = r.oauth();
+        Ok(Token {
+            access_token: o.access_token.expose().to_string(),
+            expires_at: o.expires_at,
+            token_type: o.token_type.clone(),
+            site,
+            source: "direct",
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Start-up and shutdown of the real daemon process: paths, pidfile, socket, signals.
+
+use crate::daemon::Daemon;
+use std::path::PathBuf;
+use std::sync::Arc;
+use twg_common::config::Config;
+use twg_common::engine::Engine;
+use twg_common::exit;
+use twg_common::store::Store;
+
+/// Runs the daemon in the foreground; returns the process exit code.
+pub fn main(socket: Option<PathBuf>) -> i32 {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("twgd: cannot start the async runtime: {e}");
+            return exit::FAILURE;
+        }
+    };
+    runtime.block_on(serve(socket))
+}
+
+#[cfg(unix)]
+async fn serve(socket: Option<PathBuf>) -> i32 {
+    let fail = |msg: String, code: i32| {
+        tracing::error!("{msg}");
+        eprintln!("twgd: {msg}");
+        code
+    };
+    let root = match twg_common::paths::config_root() {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string(), exit::CONFIG),
+    };
+    let config = match Config::load(&root) {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string(), exit::CONFIG),
+    };
+    let socket = match socket.map(Ok).unwrap_or_else(twg_common::paths::socket_path) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string(), exit::FAILURE),
+    };
+    if let Err(e) = twg_common::paths::ensure_private_dir(twg_common::atomic::parent_dir(&socket)) {
+        return fail(e.to_string(), exit::FAILURE);
+    }
+    let pid = match crate::pidfile::PidFile::claim(&twg_common::paths::pid_file(&socket)) {
+        Ok(p) => p,
+        Err(e @ crate::pidfile::PidError::AlreadyRunning { .. }) => {
+            return fail(e.to_string(), exit::ALREADY_RUNNING);
+        }
+        Err(e) => return fail(e.to_string(), exit::FAILURE),
+    };
+    let listener = match crate::listen::bind(&socket) {
+        Ok(l) => l,
+        Err(e @ crate::listen::ListenError::InUse(_)) => {
+            return fail(e.to_string(), exit::ALREADY_RUNNING);
+        }
+        Err(e) => return fail(e.to_string(), exit::FAILURE),
+    };
+    let store = Store::new(&root, config.backend);
+    let daemon = Arc::new(Daemon::new(Engine::new(store, config), socket.clone()));
+    match daemon.reload() {
+        Ok(Some(_)) => tracing::info!(config = %root.display(), "credentials loaded"),
+        Ok(None) => tracing::info!(config = %root.display(), "not logged in yet; waiting for `twg login`"),
+        Err(e) => tracing::error!(error = %e, "credentials unreadable; serving errors until fixed"),
+    }
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");
+    let result = crate::server::run(listener, daemon, shutdown_signal()).await;
+    crate::listen::remove_socket(&socket);
+    drop(pid);
+    match result {
+        Ok(()) => {
+            tracing::info!("twgd stopped");
+            exit::OK
+        }
+        Err(e) => fail(format!("server error: {e}"), exit::FAILURE),
+    }
+}
+
+#[cfg(not(unix))]
+async fn serve(_socket: Option<PathBuf>) -> i32 {
+    eprintln!("twgd: this platform's named-pipe server is not built in this release");
+    exit::FAILURE
+}
+
+/// Resolves on SIGTERM (service managers) or SIGINT (Ctrl-C).
+#[cfg(unix)]
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,14 @@
+//! The twg daemon as a library, so tests can run it in-process on a temporary socket.
+
+pub mod daemon;
+pub mod launch;
+pub mod listen;
+pub mod logging;
+pub mod peer;
+pub mod pidfile;
+pub mod scheduler;
+pub mod server;
+pub mod service;
+pub mod status_map;
+
+pub use server::run;

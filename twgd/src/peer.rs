@@ -1,0 +1,55 @@
+//! Defence in depth on the socket: every request's peer uid must be the daemon's own.
+
+use tonic::{Request, Status};
+
+/// The peer of a request, as seen by the kernel (SO_PEERCRED).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer {
+    pub uid: Option<u32>,
+    pub pid: Option<i32>,
+}
+
+/// Reads the peer credentials tonic attached to the request.
+#[cfg(unix)]
+pub fn peer_of<T>(req: &Request<T>) -> Peer {
+    match req
+        .extensions()
+        .get::<tonic::transport::server::UdsConnectInfo>()
+        .and_then(|i| i.peer_cred)
+    {
+        Some(cred) => Peer {
+            uid: Some(cred.uid()),
+            pid: cred.pid(),
+        },
+        None => Peer::default(),
+    }
+}
+
+#[cfg(not(unix))]
+pub fn peer_of<T>(_req: &Request<T>) -> Peer {
+    Peer::default()
+}
+
+/// Interceptor: reject any request whose peer is not our own uid.
+#[cfg(unix)]
+pub fn check(req: Request<()>) -> Result<Request<()>, Status> {
+    let me = rustix::process::geteuid().as_raw();
+    match peer_of(&req).uid {
+        Some(uid) if uid == me => Ok(req),
+        Some(uid) => {
+            tracing::warn!(peer_uid = uid, "rejected a request from another user");
+            Err(Status::permission_denied(format!(
+                "twgd serves only uid {me}; this request came from uid {uid}"
+            )))
+        }
+        None => Err(Status::permission_denied(
+            "twgd could not verify who is calling (no peer credentials)",
+        )),
+    }
+}
+
+/// Windows: the named pipe's ACL admits only the owner.
+#[cfg(not(unix))]
+pub fn check(req: Request<()>) -> Result<Request<()>, Status> {
+    Ok(req)
+}

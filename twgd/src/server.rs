@@ -1,0 +1,37 @@
+//! `run(listener, daemon, shutdown)`: serves the gRPC API until `shutdown` resolves.
+//! The caller owns the listener, so tests can bind a temporary socket.
+
+use crate::daemon::Daemon;
+use crate::service::Service;
+use std::future::Future;
+use std::sync::Arc;
+use twg_common::rpc::pb::twg_daemon_server::TwgDaemonServer;
+
+/// Serves until `shutdown` completes or a client calls `Shutdown`.
+#[cfg(unix)]
+pub async fn run(
+    listener: tokio::net::UnixListener,
+    daemon: Arc<Daemon>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let service = Service {
+        daemon: daemon.clone(),
+        shutdown: notify.clone(),
+    };
+    let scheduler = tokio::spawn(crate::scheduler::run(daemon));
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = notify.notified() => {}
+        }
+    };
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let result = tonic::transport::Server::builder()
+        .http2_keepalive_interval(None)
+        .add_service(TwgDaemonServer::with_interceptor(service, crate::peer::check))
+        .serve_with_incoming_shutdown(incoming, stop)
+        .await;
+    scheduler.abort();
+    result
+}

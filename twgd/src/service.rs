@@ -1,0 +1,155 @@
+//! The gRPC service: thin handlers that check the protocol version and call the daemon.
+
+use crate::daemon::Daemon;
+use crate::status_map::{check_protocol, to_status};
+use std::pin::Pin;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+use twg_common::engine::Need;
+use twg_common::rpc::pb;
+
+/// The service object; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub daemon: Arc<Daemon>,
+    pub shutdown: Arc<tokio::sync::Notify>,
+}
+
+type LoginStream = Pin<Box<dyn futures_util::Stream<Item = Result<pb::LoginEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::twg_daemon_server::TwgDaemon for Service {
+    #[tracing::instrument(skip_all)]
+    async fn get_token(
+        &self,
+        request: Request<pb::GetTokenRequest>,
+    ) -> Result<Response<pb::GetTokenResponse>, Status> {
+        let req = request.get_ref();
+        check_protocol(req.client.as_ref())?;
+        let need = Need {
+            min_valid: req.min_valid_seconds.min(86_400) as i64,
+            force: false,
+        };
+        let view = self.daemon.token(need).await.map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::GetTokenResponse {
+            access_token: view.oauth.access_token.expose().to_string(),
+            expires_at: view.oauth.expires_at,
+            site: view.site,
+            token_type: view.oauth.token_type.clone(),
+            protocol_version: twg_common::rpc::PROTOCOL_VERSION,
+            source: "oauth".into(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        // Status answers any protocol version: it is how a client learns about a mismatch.
+        let _ = request;
+        let d = &self.daemon;
+        let loaded = d.current().ok().flatten();
+        let info = d.info();
+        let creds = loaded.as_ref().map(|l| &l.credentials);
+        let oauth = creds.and_then(|c| c.oauth.as_ref());
+        let summary = pb::CredentialSummary {
+            logged_in: oauth.is_some(),
+            access_expires_at: oauth.map(|o| o.expires_at).unwrap_or(0),
+            last_refresh_at: info.last_refresh_at.max(oauth.map(|o| o.obtained_at).unwrap_or(0)),
+            next_refresh_at: d.next_refresh_at(),
+            backend: loaded
+                .as_ref()
+                .map(|l| l.backend)
+                .unwrap_or(d.engine().store().backend())
+                .as_str()
+                .into(),
+            site: creds
+                .and_then(|c| c.site.as_ref())
+                .map(|s| if s.url.is_empty() { s.name.clone() } else { s.url.clone() })
+                .unwrap_or_default(),
+            user: creds
+                .and_then(|c| c.user.as_ref())
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+            issuer: oauth.map(|o| o.issuer.clone()).unwrap_or_default(),
+            last_error: info.last_error.unwrap_or_default(),
+            has_bitbucket_token: creds.is_some_and(|c| c.bitbucket_token.is_some()),
+            config_path: d.engine().store().auth_path().display().to_string(),
+        };
+        Ok(Response::new(pb::StatusResponse {
+            package_version: env!("CARGO_PKG_VERSION").into(),
+            protocol_version: twg_common::rpc::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            uptime_seconds: d.started.elapsed().as_secs(),
+            credentials: Some(summary),
+            socket_path: d.socket.display().to_string(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let req = request.get_ref();
+        check_protocol(req.client.as_ref())?;
+        let before = self.daemon.info().refreshes;
+        let view = self
+            .daemon
+            .token(Need {
+                min_valid: 0,
+                force: req.force,
+            })
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::RefreshResponse {
+            refreshed: self.daemon.info().refreshes > before,
+            expires_at: view.oauth.expires_at,
+        }))
+    }
+
+    type LoginStream = LoginStream;
+
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<Self::LoginStream>, Status> {
+        check_protocol(request.get_ref().client.as_ref())?;
+        Err(Status::unimplemented("login through twgd is not available in this build; twg logs in directly"))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        check_protocol(request.get_ref().client.as_ref())?;
+        Err(Status::unimplemented("logout through twgd is not available in this build"))
+    }
+
+    async fn run_upkeep(
+        &self,
+        request: Request<pb::RunUpkeepRequest>,
+    ) -> Result<Response<pb::UpkeepStatus>, Status> {
+        check_protocol(request.get_ref().client.as_ref())?;
+        Err(Status::unimplemented("upkeep is not available in this build"))
+    }
+
+    async fn get_upkeep_status(
+        &self,
+        request: Request<pb::UpkeepStatusRequest>,
+    ) -> Result<Response<pb::UpkeepStatus>, Status> {
+        check_protocol(request.get_ref().client.as_ref())?;
+        Err(Status::unimplemented("upkeep is not available in this build"))
+    }
+
+    async fn shutdown(
+        &self,
+        request: Request<pb::ShutdownRequest>,
+    ) -> Result<Response<pb::ShutdownResponse>, Status> {
+        let _ = request;
+        tracing::info!("shutdown requested over the socket");
+        self.shutdown.notify_one();
+        Ok(Response::new(pb::ShutdownResponse {}))
+    }
+}
