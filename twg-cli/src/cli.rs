@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Log in with the OAuth device flow.
     Login(crate::cmd::login::Cmd),
+    /// Revoke and remove the stored OAuth credentials.
+    Logout(crate::cmd::logout::Cmd),
     /// Tokens and authentication status.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -30,6 +32,18 @@ pub enum Command {
     /// Control the twgd daemon.
     #[command(subcommand)]
     Daemon(crate::cmd::daemon::Cmd),
+    /// First-run setup (`twg setup bitbucket` sets the Bitbucket token alone).
+    Setup(crate::cmd::setup::Cmd),
+    /// Background upkeep: the service that keeps twgd alive, refreshes and checks updates.
+    #[command(subcommand)]
+    Upkeep(crate::cmd::upkeep::Cmd),
+    /// Download and install the latest twg.
+    Update(crate::cmd::update::Cmd),
+    /// Remove twg, its service, its credentials (revoked first) and its configs.
+    Uninstall(crate::cmd::uninstall::Cmd),
+    /// Organisation admin authentication (Admin API key).
+    #[command(subcommand)]
+    Admin(crate::cmd::admin::Cmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,4 +54,6 @@ pub enum AuthCommand {
     Status(crate::cmd::status::Cmd),
     /// Refresh the access token now if it is due (`--force`: always).
     Refresh(crate::cmd::refresh::Cmd),
+    /// Show which processes received tokens from twgd.
+    Audit(crate::cmd::audit::Cmd),
 }

@@ -5,6 +5,7 @@ mod cmd;
 mod ctx;
 mod daemon_client;
 mod envmode;
+mod prompt;
 mod report;
 
 use clap::Parser;

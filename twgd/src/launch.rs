@@ -29,7 +29,6 @@ pub fn main(socket: Option<PathBuf>) -> i32 {
 #[cfg(unix)]
 async fn serve(socket: Option<PathBuf>) -> i32 {
     let fail = |msg: String, code: i32| {
-        tracing::error!("{msg}");
         eprintln!("twgd: {msg}");
         code
     };

@@ -1,5 +1,6 @@
 //! The twg daemon as a library, so tests can run it in-process on a temporary socket.
 
+pub mod audit;
 pub mod daemon;
 pub mod launch;
 pub mod listen;
@@ -9,6 +10,8 @@ pub mod pidfile;
 pub mod scheduler;
 pub mod server;
 pub mod service;
+pub mod session;
 pub mod status_map;
+pub mod upkeep;
 
 pub use server::run;

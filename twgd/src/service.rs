@@ -15,7 +15,7 @@ pub struct Service {
     pub shutdown: Arc<tokio::sync::Notify>,
 }
 
-type LoginStream = Pin<Box<dyn futures_util::Stream<Item = Result<pb::LoginEvent, Status>> + Send>>;
+pub type LoginStream = Pin<Box<dyn futures_util::Stream<Item = Result<pb::LoginEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::twg_daemon_server::TwgDaemon for Service {
@@ -24,6 +24,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         &self,
         request: Request<pb::GetTokenRequest>,
     ) -> Result<Response<pb::GetTokenResponse>, Status> {
+        let peer = crate::peer::peer_of(&request);
         let req = request.get_ref();
         check_protocol(req.client.as_ref())?;
         let need = Need {
@@ -31,6 +32,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             force: false,
         };
         let view = self.daemon.token(need).await.map_err(|e| to_status(&e))?;
+        crate::audit::record(&self.daemon, peer, req.client.as_ref(), &view.oauth.access_token);
         Ok(Response::new(pb::GetTokenResponse {
             access_token: view.oauth.access_token.expose().to_string(),
             expires_at: view.oauth.expires_at,
@@ -116,7 +118,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<Self::LoginStream>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        Err(Status::unimplemented("login through twgd is not available in this build; twg logs in directly"))
+        crate::session::login(self, request).await
     }
 
     async fn logout(
@@ -124,7 +126,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        Err(Status::unimplemented("logout through twgd is not available in this build"))
+        crate::session::logout(self, request).await
     }
 
     async fn run_upkeep(
@@ -132,7 +134,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::RunUpkeepRequest>,
     ) -> Result<Response<pb::UpkeepStatus>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        Err(Status::unimplemented("upkeep is not available in this build"))
+        crate::upkeep::rpc_run(self, request).await
     }
 
     async fn get_upkeep_status(
@@ -140,7 +142,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::UpkeepStatusRequest>,
     ) -> Result<Response<pb::UpkeepStatus>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        Err(Status::unimplemented("upkeep is not available in this build"))
+        crate::upkeep::rpc_status(self, request).await
     }
 
     async fn shutdown(

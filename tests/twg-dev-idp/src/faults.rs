@@ -180,8 +180,14 @@ fn html_response() -> Response {
 /// A 200 whose JSON stops mid-value, as when a connection is cut behind a buffering proxy.
 fn truncated_response(endpoint: Endpoint) -> Response {
     let body = match endpoint {
-        Endpoint::Token => format!("{{\"access_token\": \"{}", &tokens::random_secret("at_")[..20]),
-        Endpoint::Device => format!("{{\"device_code\": \"{}", &tokens::random_secret("dc_")[..20]),
+        Endpoint::Token => format!(
+            "{{\"access_token\": \"{}",
+            &tokens::random_secret("at_")[..20]
+        ),
+        Endpoint::Device => format!(
+            "{{\"device_code\": \"{}",
+            &tokens::random_secret("dc_")[..20]
+        ),
         Endpoint::Revoke => "{\"error\": \"serv".to_owned(),
         Endpoint::Resources => "[{\"id\": \"site-".to_owned(),
         Endpoint::Userinfo => "{\"sub\": \"dev-".to_owned(),
@@ -243,7 +249,10 @@ mod tests {
     #[test]
     fn spec_defaults_and_unknown_fields() {
         let spec: FaultSpec = serde_json::from_str(r#"{"mode":"status"}"#).unwrap();
-        assert_eq!((spec.endpoint, spec.status, spec.count), (Endpoint::Token, 503, 0));
+        assert_eq!(
+            (spec.endpoint, spec.status, spec.count),
+            (Endpoint::Token, 503, 0)
+        );
         assert!(serde_json::from_str::<FaultSpec>(r#"{"mode":"hang","cuont":1}"#).is_err());
     }
 }

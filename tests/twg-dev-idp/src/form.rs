@@ -57,7 +57,10 @@ pub fn parse_body(body: &[u8]) -> Result<FormParams, OAuthError> {
             continue;
         }
         // RFC 6749 §3.1: parameters must not repeat; guessing which one was meant hides bugs.
-        if params.insert(name.to_string(), value.into_owned()).is_some() {
+        if params
+            .insert(name.to_string(), value.into_owned())
+            .is_some()
+        {
             return Err(OAuthError::InvalidRequest(format!(
                 "the {name} parameter is repeated"
             )));

@@ -40,7 +40,8 @@ pub fn normalize_user_code(input: &str) -> Option<String> {
         .filter(|c| *c != '-' && !c.is_whitespace())
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    let valid = code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
+    let valid =
+        code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
     valid.then_some(code)
 }
 
@@ -73,8 +74,15 @@ mod tests {
 
     #[test]
     fn user_codes_reject_foreign_characters() {
-        assert_eq!(normalize_user_code("ABCD-EFGH"), None, "vowels are not in the alphabet");
+        assert_eq!(
+            normalize_user_code("ABCD-EFGH"),
+            None,
+            "vowels are not in the alphabet"
+        );
         assert_eq!(normalize_user_code("BCDF-GHJ"), None);
-        assert_eq!(normalize_user_code("BCDF-GHJK").as_deref(), Some("BCDFGHJK"));
+        assert_eq!(
+            normalize_user_code("BCDF-GHJK").as_deref(),
+            Some("BCDFGHJK")
+        );
     }
 }

@@ -210,7 +210,12 @@ impl Grants {
     }
 
     /// Where a refresh token stands, without spending it or triggering reuse detection.
-    pub fn refresh_state(&self, token: &str, reuse_leeway: Duration, now: Instant) -> RefreshTokenState {
+    pub fn refresh_state(
+        &self,
+        token: &str,
+        reuse_leeway: Duration,
+        now: Instant,
+    ) -> RefreshTokenState {
         let Some(record) = self.refresh.get(token) else {
             return RefreshTokenState::Unknown;
         };
@@ -291,7 +296,9 @@ impl Grants {
                 live_access_tokens: self
                     .access
                     .values()
-                    .filter(|a| a.grant == *id && !a.revoked && !grant.revoked && now < a.expires_at)
+                    .filter(|a| {
+                        a.grant == *id && !a.revoked && !grant.revoked && now < a.expires_at
+                    })
                     .count(),
             })
             .collect();

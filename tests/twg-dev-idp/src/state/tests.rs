@@ -33,7 +33,8 @@ fn device_flow_pending_then_tokens_then_consumed() {
     let code = idp.start_device_authorization(CLIENT, offline_scope(), t0);
     assert_eq!(code.interval, secs(5));
     assert_eq!(
-        idp.poll_device_code(&code.device_code, CLIENT, t0).unwrap_err(),
+        idp.poll_device_code(&code.device_code, CLIENT, t0)
+            .unwrap_err(),
         OAuthError::AuthorizationPending
     );
     let pending = idp.devices.pending_request(&code.user_code, t0).unwrap();
@@ -75,12 +76,21 @@ fn slow_down_grows_the_interval_by_five_seconds_each_time() {
     let code = idp.start_device_authorization(CLIENT, offline_scope(), t0);
     let dc = code.device_code.as_str();
     // The first poll has nothing to be compared with.
-    assert_eq!(idp.poll_device_code(dc, CLIENT, t0).unwrap_err(), OAuthError::AuthorizationPending);
+    assert_eq!(
+        idp.poll_device_code(dc, CLIENT, t0).unwrap_err(),
+        OAuthError::AuthorizationPending
+    );
     // 4 s < 5 s: too fast.
-    assert_eq!(idp.poll_device_code(dc, CLIENT, t0 + secs(4)).unwrap_err(), OAuthError::SlowDown);
+    assert_eq!(
+        idp.poll_device_code(dc, CLIENT, t0 + secs(4)).unwrap_err(),
+        OAuthError::SlowDown
+    );
     assert_eq!(idp.devices.interval(dc), Some(secs(10)));
     // 9 s after the last poll is fine under 5 s but not under the new 10 s.
-    assert_eq!(idp.poll_device_code(dc, CLIENT, t0 + secs(13)).unwrap_err(), OAuthError::SlowDown);
+    assert_eq!(
+        idp.poll_device_code(dc, CLIENT, t0 + secs(13)).unwrap_err(),
+        OAuthError::SlowDown
+    );
     assert_eq!(idp.devices.interval(dc), Some(secs(15)));
     assert_eq!(
         idp.poll_device_code(dc, CLIENT, t0 + secs(28)).unwrap_err(),
@@ -96,13 +106,15 @@ fn denied_expired_and_wrong_client() {
     let denied = idp.start_device_authorization(CLIENT, offline_scope(), t0);
     idp.devices.decide(&denied.user_code, false, t0).unwrap();
     assert_eq!(
-        idp.poll_device_code(&denied.device_code, CLIENT, t0).unwrap_err(),
+        idp.poll_device_code(&denied.device_code, CLIENT, t0)
+            .unwrap_err(),
         OAuthError::AccessDenied
     );
 
     let late = idp.start_device_authorization(CLIENT, offline_scope(), t0);
     assert_eq!(
-        idp.poll_device_code(&late.device_code, CLIENT, t0 + secs(600)).unwrap_err(),
+        idp.poll_device_code(&late.device_code, CLIENT, t0 + secs(600))
+            .unwrap_err(),
         OAuthError::ExpiredToken
     );
     assert_eq!(
@@ -115,9 +127,14 @@ fn denied_expired_and_wrong_client() {
         idp.poll_device_code(&other.device_code, "someone-else", t0),
         Err(OAuthError::InvalidGrant(_))
     ));
-    assert_eq!(idp.devices.expire_all(t0 + secs(1)), 2, "late is already expired");
     assert_eq!(
-        idp.poll_device_code(&other.device_code, CLIENT, t0 + secs(2)).unwrap_err(),
+        idp.devices.expire_all(t0 + secs(1)),
+        2,
+        "late is already expired"
+    );
+    assert_eq!(
+        idp.poll_device_code(&other.device_code, CLIENT, t0 + secs(2))
+            .unwrap_err(),
         OAuthError::ExpiredToken
     );
 }
@@ -141,7 +158,10 @@ fn rotation_makes_a_new_current_token_and_keeps_the_old_one_within_leeway() {
     let second = idp.refresh(&rt1, CLIENT, None, t0 + secs(10)).unwrap();
     let rt2 = second.refresh_token.unwrap();
     assert_ne!(rt1, rt2);
-    assert_eq!(idp.refresh_state(&rt2, t0 + secs(10)), RefreshTokenState::Current);
+    assert_eq!(
+        idp.refresh_state(&rt2, t0 + secs(10)),
+        RefreshTokenState::Current
+    );
     assert_eq!(
         idp.refresh_state(&rt1, t0 + secs(10)),
         RefreshTokenState::RotatedWithinLeeway
@@ -153,7 +173,10 @@ fn rotation_makes_a_new_current_token_and_keeps_the_old_one_within_leeway() {
         .unwrap()
         .refresh_token
         .unwrap();
-    assert_eq!(idp.refresh_state(&rt3, t0 + secs(300)), RefreshTokenState::Current);
+    assert_eq!(
+        idp.refresh_state(&rt3, t0 + secs(300)),
+        RefreshTokenState::Current
+    );
     assert_eq!(
         idp.refresh_state(&rt2, t0 + secs(300)),
         RefreshTokenState::RotatedWithinLeeway
@@ -168,7 +191,10 @@ fn rotation_makes_a_new_current_token_and_keeps_the_old_one_within_leeway() {
         RefreshTokenState::RotatedWithinLeeway
     );
     // Checking never spends or revokes anything.
-    assert_eq!(idp.refresh_state(&rt3, t0 + secs(610)), RefreshTokenState::Current);
+    assert_eq!(
+        idp.refresh_state(&rt3, t0 + secs(610)),
+        RefreshTokenState::Current
+    );
 }
 
 #[test]
@@ -179,17 +205,32 @@ fn reuse_after_leeway_revokes_the_whole_grant() {
     let rt1 = first.refresh_token.unwrap();
     let second = idp.refresh(&rt1, CLIENT, None, t0).unwrap();
     let rt2 = second.refresh_token.unwrap();
-    assert!(idp.grants.access_token(&second.access_token, t0 + secs(1)).is_some());
+    assert!(
+        idp.grants
+            .access_token(&second.access_token, t0 + secs(1))
+            .is_some()
+    );
 
     let err = idp.refresh(&rt1, CLIENT, None, t0 + secs(600)).unwrap_err();
     assert!(matches!(err, OAuthError::InvalidGrant(_)));
-    assert_eq!(idp.refresh_state(&rt2, t0 + secs(600)), RefreshTokenState::Revoked);
+    assert_eq!(
+        idp.refresh_state(&rt2, t0 + secs(600)),
+        RefreshTokenState::Revoked
+    );
     assert!(matches!(
         idp.refresh(&rt2, CLIENT, None, t0 + secs(601)),
         Err(OAuthError::InvalidGrant(_))
     ));
-    assert!(idp.grants.access_token(&first.access_token, t0 + secs(601)).is_none());
-    assert!(idp.grants.access_token(&second.access_token, t0 + secs(601)).is_none());
+    assert!(
+        idp.grants
+            .access_token(&first.access_token, t0 + secs(601))
+            .is_none()
+    );
+    assert!(
+        idp.grants
+            .access_token(&second.access_token, t0 + secs(601))
+            .is_none()
+    );
     let summary = idp.grants.summary(t0 + secs(601));
     assert_eq!((summary.live_grants, summary.revoked_grants), (0, 1));
 }
@@ -209,12 +250,19 @@ fn wrong_client_cannot_refresh_or_get_the_grant_revoked() {
     let mut idp = idp();
     let t0 = Instant::now();
     let rt1 = approved_tokens(&mut idp, t0).refresh_token.unwrap();
-    let rt2 = idp.refresh(&rt1, CLIENT, None, t0).unwrap().refresh_token.unwrap();
+    let rt2 = idp
+        .refresh(&rt1, CLIENT, None, t0)
+        .unwrap()
+        .refresh_token
+        .unwrap();
     assert!(matches!(
         idp.refresh(&rt1, "intruder", None, t0 + secs(9999)),
         Err(OAuthError::InvalidGrant(_))
     ));
-    assert_eq!(idp.refresh_state(&rt2, t0 + secs(9999)), RefreshTokenState::Current);
+    assert_eq!(
+        idp.refresh_state(&rt2, t0 + secs(9999)),
+        RefreshTokenState::Current
+    );
     assert!(idp.grants.revoke(&rt2, "intruder").is_err());
     assert_eq!(idp.refresh_state(&rt2, t0), RefreshTokenState::Current);
 }
@@ -230,7 +278,12 @@ fn refresh_scope_may_narrow_but_not_widen() {
     assert_eq!(narrowed.scope.to_string(), "read:me");
     let rt2 = narrowed.refresh_token.unwrap();
     assert!(matches!(
-        idp.refresh(&rt2, CLIENT, Some(Scope::parse("write:everything").unwrap()), t0),
+        idp.refresh(
+            &rt2,
+            CLIENT,
+            Some(Scope::parse("write:everything").unwrap()),
+            t0
+        ),
         Err(OAuthError::InvalidScope(_))
     ));
     // A refused scope does not rotate the token.
@@ -245,7 +298,10 @@ fn revocation_of_refresh_kills_grant_of_access_kills_only_itself() {
     let rt1 = first.refresh_token.unwrap();
     let second = idp.refresh(&rt1, CLIENT, None, t0).unwrap();
 
-    assert_eq!(idp.grants.revoke(&first.access_token, CLIENT), Ok(Revoked::AccessToken));
+    assert_eq!(
+        idp.grants.revoke(&first.access_token, CLIENT),
+        Ok(Revoked::AccessToken)
+    );
     assert!(idp.grants.access_token(&first.access_token, t0).is_none());
     assert!(idp.grants.access_token(&second.access_token, t0).is_some());
     assert_eq!(idp.grants.revoke("at_nope", CLIENT), Ok(Revoked::Unknown));
@@ -263,9 +319,16 @@ fn access_tokens_expire() {
     idp.settings.access_token_ttl = secs(60);
     let t0 = Instant::now();
     let tokens = approved_tokens(&mut idp, t0);
-    let info = idp.grants.access_token(&tokens.access_token, t0 + secs(59)).unwrap();
+    let info = idp
+        .grants
+        .access_token(&tokens.access_token, t0 + secs(59))
+        .unwrap();
     assert_eq!(info.expires_in, secs(1));
-    assert!(idp.grants.access_token(&tokens.access_token, t0 + secs(60)).is_none());
+    assert!(
+        idp.grants
+            .access_token(&tokens.access_token, t0 + secs(60))
+            .is_none()
+    );
 }
 
 #[test]

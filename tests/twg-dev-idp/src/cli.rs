@@ -1,0 +1,129 @@
+//! Command-line options (clap derive) and their translation into [`Settings`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::settings::{DEFAULT_CLIENT_ID, Settings, Site, User};
+
+/// A local OAuth 2.1 authorization server (device authorization grant) for twg development
+/// and integration tests. Prints `TWG_DEV_IDP_URL=http://127.0.0.1:PORT` once listening.
+#[derive(Debug, Parser)]
+#[command(name = "twg-dev-idp", version)]
+pub struct Args {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub access_token_ttl: u64,
+
+    /// How long a rotated refresh token is still accepted, in seconds (Atlassian allows 10 minutes).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub reuse_leeway: u64,
+
+    /// Polling interval returned by device authorization, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub interval: u64,
+
+    /// Lifetime of device codes, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub device_code_ttl: u64,
+
+    /// Approve every device code as soon as it is issued.
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// A client id to accept; repeat for several [default: twg-dev-client].
+    #[arg(long = "client-id", value_name = "ID")]
+    pub client_ids: Vec<String>,
+
+    /// A site for accessible-resources, as ID,NAME,URL; repeat for several
+    /// [default: site-1,dev-site,https://dev-site.example.test].
+    #[arg(long = "site", value_name = "ID,NAME,URL")]
+    pub sites: Vec<Site>,
+
+    /// Display name of the (only) user.
+    #[arg(long, value_name = "NAME", default_value = "Dev User")]
+    pub user_name: String,
+
+    /// Email of the (only) user; the account id is derived from it.
+    #[arg(long, value_name = "EMAIL", default_value = "dev@example.test")]
+    pub user_email: String,
+
+    /// Also write the base URL to this file once listening.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+}
+
+impl Args {
+    pub fn settings(&self) -> Settings {
+        let client_ids = if self.client_ids.is_empty() {
+            vec![DEFAULT_CLIENT_ID.to_owned()]
+        } else {
+            self.client_ids.clone()
+        };
+        let sites = if self.sites.is_empty() {
+            vec![Site::default()]
+        } else {
+            self.sites.clone()
+        };
+        Settings {
+            access_token_ttl: Duration::from_secs(self.access_token_ttl),
+            reuse_leeway: Duration::from_secs(self.reuse_leeway),
+            interval: Duration::from_secs(self.interval),
+            device_code_ttl: Duration::from_secs(self.device_code_ttl),
+            auto_approve: self.auto_approve,
+            client_ids,
+            sites,
+            user: User {
+                name: self.user_name.clone(),
+                email: self.user_email.clone(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_and_repeats() {
+        let defaults = Args::parse_from(["twg-dev-idp"]).settings();
+        assert_eq!(defaults.client_ids, ["twg-dev-client"]);
+        assert_eq!(defaults.sites, [Site::default()]);
+        assert_eq!(defaults.reuse_leeway, Duration::from_secs(600));
+
+        let custom = Args::parse_from([
+            "twg-dev-idp",
+            "--client-id",
+            "a",
+            "--client-id",
+            "b",
+            "--site",
+            "s1,One,https://one.test",
+            "--site",
+            "s2,Two,https://two.test",
+            "--auto-approve",
+        ])
+        .settings();
+        assert_eq!(custom.client_ids, ["a", "b"]);
+        assert_eq!(custom.sites.len(), 2);
+        assert!(custom.auto_approve);
+    }
+
+    #[test]
+    fn bad_site_is_a_usage_error() {
+        assert!(Args::try_parse_from(["twg-dev-idp", "--site", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! `twg upkeep run` (being built).
+
+use crate::ctx::Ctx;
+use crate::report::CliError;
+
+#[derive(Debug, clap::Args)]
+pub struct Cmd {}
+
+impl Cmd {
+    pub async fn run(self, _ctx: &Ctx) -> Result<(), CliError> {
+        Err(CliError::failure("`twg upkeep run` is not available in this build yet"))
+    }
+}
