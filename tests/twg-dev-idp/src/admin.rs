@@ -50,14 +50,19 @@ async fn faults(State(app): State<AppState>) -> Json<Value> {
 async fn set_fault(State(app): State<AppState>, body: Bytes) -> Response {
     let spec: FaultSpec = match parse_json(&body) {
         Ok(spec) => spec,
-        Err(response) => return response,
+        Err(err) => return err.into_response(),
     };
     match app.with(|s| s.faults.set(&spec).map(|()| json!(s.faults.armed()))) {
         Ok(armed) => {
             tracing::info!(endpoint = ?spec.endpoint, mode = ?spec.mode, count = spec.count, "fault set");
             Json(armed).into_response()
         }
-        Err(message) => admin_error(StatusCode::BAD_REQUEST, "invalid_request", &message),
+        Err(description) => AdminError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            description,
+        }
+        .into_response(),
     }
 }
 
@@ -78,7 +83,7 @@ async fn deny(State(app): State<AppState>, body: Bytes) -> Response {
 fn decide(app: &AppState, body: &[u8], approve: bool) -> Response {
     let request: UserCodeBody = match parse_json(body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(err) => return err.into_response(),
     };
     let Some(user_code) = tokens::normalize_user_code(&request.user_code) else {
         return user_code_error(UserCodeError::Unknown);
@@ -104,7 +109,12 @@ fn user_code_error(err: UserCodeError) -> Response {
         UserCodeError::Settled(DeviceStatus::Consumed) => (StatusCode::CONFLICT, "already_used"),
         UserCodeError::Settled(_) => (StatusCode::CONFLICT, "already_decided"),
     };
-    admin_error(status, code, &err.to_string())
+    AdminError {
+        status,
+        code,
+        description: err.to_string(),
+    }
+    .into_response()
 }
 
 async fn expire_device_codes(State(app): State<AppState>) -> Json<Value> {
@@ -133,12 +143,17 @@ async fn config(State(app): State<AppState>) -> Json<Value> {
 async fn update_config(State(app): State<AppState>, body: Bytes) -> Response {
     let update: ConfigUpdate = match parse_json(&body) {
         Ok(update) => update,
-        Err(response) => return response,
+        Err(err) => return err.into_response(),
     };
     if let Some(sites) = &update.sites
         && let Some(err) = sites.iter().find_map(|site| site.validate().err())
     {
-        return admin_error(StatusCode::BAD_REQUEST, "invalid_request", &err.to_string());
+        return AdminError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            description: err.to_string(),
+        }
+        .into_response();
     }
     let applied = app.with(|s| {
         let settings = &mut s.idp.settings;
@@ -192,7 +207,7 @@ struct TokenBody {
 async fn check_refresh_token(State(app): State<AppState>, body: Bytes) -> Response {
     let request: TokenBody = match parse_json(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(err) => return err.into_response(),
     };
     let now = Instant::now();
     let state = app.with(|s| s.idp.refresh_state(&request.token, now));
@@ -210,20 +225,28 @@ async fn grants(State(app): State<AppState>) -> Json<Value> {
 
 /// Like axum's `Json` extractor, but a bad body gets a JSON error naming the problem, which is
 /// what a failing test wants to print.
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|err| {
-        admin_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            &format!("the JSON body could not be read: {err}"),
-        )
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    serde_json::from_slice(body).map_err(|err| AdminError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_request",
+        description: format!("the JSON body could not be read: {err}"),
     })
 }
 
-fn admin_error(status: StatusCode, code: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": code, "error_description": description })),
-    )
-        .into_response()
+/// An admin API error: `{"error": code, "error_description": …}` with a fitting status.
+#[derive(Debug)]
+struct AdminError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.code, "error_description": self.description })),
+        )
+            .into_response()
+    }
 }

@@ -1,6 +1,7 @@
 //! twg-dev-idp: binds 127.0.0.1, announces its URL on stdout and serves until SIGTERM or SIGINT.
 
 use std::error::Error;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,6 +14,8 @@ async fn main() -> ExitCode {
     // stdout carries only the URL line that tests parse, so every log goes to stderr.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Test harnesses capture stderr into files, where colour codes are only noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

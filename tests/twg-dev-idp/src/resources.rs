@@ -29,7 +29,7 @@ pub async fn accessible_resources(
     faults::serve_with(&app, Endpoint::Resources, fault, &conn, || {
         let info = match authorize_bearer(&app, &headers) {
             Ok(info) => info,
-            Err(challenge) => return challenge,
+            Err(refused) => return refused.into_response(),
         };
         let scopes: Vec<&str> = info
             .scope
@@ -64,8 +64,8 @@ pub async fn userinfo(
         s.faults.take(Endpoint::Userinfo)
     });
     faults::serve_with(&app, Endpoint::Userinfo, fault, &conn, || {
-        if let Err(challenge) = authorize_bearer(&app, &headers) {
-            return challenge;
+        if let Err(refused) = authorize_bearer(&app, &headers) {
+            return refused.into_response();
         }
         let user = app.with(|s| s.idp.settings.user.clone());
         let account_id = user.account_id();
@@ -80,15 +80,19 @@ pub async fn userinfo(
     .await
 }
 
-/// Checks `Authorization: Bearer …`; the error is the RFC 6750 §3 challenge to send back.
-fn authorize_bearer(app: &AppState, headers: &HeaderMap) -> Result<AccessTokenInfo, Response> {
-    let Some(token) = bearer_token(headers) else {
-        // RFC 6750 §3.1: a request without credentials gets a challenge but no error code.
-        return Err(challenge(None));
-    };
+/// Why a Bearer request was refused (RFC 6750 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BearerRefusal {
+    /// No credentials: §3.1 says the challenge carries no error code then.
+    Missing,
+    Invalid,
+}
+
+fn authorize_bearer(app: &AppState, headers: &HeaderMap) -> Result<AccessTokenInfo, BearerRefusal> {
+    let token = bearer_token(headers).ok_or(BearerRefusal::Missing)?;
     let now = Instant::now();
     app.with(|s| s.idp.grants.access_token(token, now))
-        .ok_or_else(|| challenge(Some("the access token is unknown, expired or revoked")))
+        .ok_or(BearerRefusal::Invalid)
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -98,26 +102,35 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn challenge(invalid_token: Option<&str>) -> Response {
-    let (header_value, body) = match invalid_token {
-        Some(description) => (
-            format!(
-                "Bearer realm=\"twg-dev-idp\", error=\"invalid_token\", error_description=\"{description}\""
+impl IntoResponse for BearerRefusal {
+    fn into_response(self) -> Response {
+        let (challenge, body) = match self {
+            Self::Invalid => (
+                "Bearer realm=\"twg-dev-idp\", error=\"invalid_token\", \
+                 error_description=\"the access token is unknown, expired or revoked\"",
+                json!({
+                    "error": "invalid_token",
+                    "error_description": "the access token is unknown, expired or revoked",
+                }),
             ),
-            json!({ "error": "invalid_token", "error_description": description }),
-        ),
-        None => (
-            "Bearer realm=\"twg-dev-idp\"".to_owned(),
-            json!({ "error": "unauthorized", "error_description": "send Authorization: Bearer <access token>" }),
-        ),
-    };
-    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&header_value) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
+            Self::Missing => (
+                "Bearer realm=\"twg-dev-idp\"",
+                json!({
+                    "error": "unauthorized",
+                    "error_description": "send Authorization: Bearer <access token>",
+                }),
+            ),
+        };
+        (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            )],
+            Json(body),
+        )
+            .into_response()
     }
-    response
 }
 
 #[cfg(test)]
