@@ -7,6 +7,9 @@ use clap::Parser;
 
 use crate::settings::{DEFAULT_CLIENT_ID, Settings, Site, User};
 
+/// Must match `Site::default()`, which a unit test checks.
+const DEFAULT_SITE: &str = "site-1,dev-site,https://dev-site.example.test";
+
 /// A local OAuth 2.1 authorization server (device authorization grant) for twg development
 /// and integration tests. Prints `TWG_DEV_IDP_URL=http://127.0.0.1:PORT` once listening.
 #[derive(Debug, Parser)]
@@ -36,13 +39,12 @@ pub struct Args {
     #[arg(long)]
     pub auto_approve: bool,
 
-    /// A client id to accept; repeat for several [default: twg-dev-client].
-    #[arg(long = "client-id", value_name = "ID")]
+    /// A client id to accept; repeat for several.
+    #[arg(long = "client-id", value_name = "ID", default_value = DEFAULT_CLIENT_ID)]
     pub client_ids: Vec<String>,
 
-    /// A site for accessible-resources, as ID,NAME,URL; repeat for several
-    /// [default: site-1,dev-site,https://dev-site.example.test].
-    #[arg(long = "site", value_name = "ID,NAME,URL")]
+    /// A site for accessible-resources, as ID,NAME,URL; repeat for several.
+    #[arg(long = "site", value_name = "ID,NAME,URL", default_value = DEFAULT_SITE)]
     pub sites: Vec<Site>,
 
     /// Display name of the (only) user.
@@ -60,24 +62,14 @@ pub struct Args {
 
 impl Args {
     pub fn settings(&self) -> Settings {
-        let client_ids = if self.client_ids.is_empty() {
-            vec![DEFAULT_CLIENT_ID.to_owned()]
-        } else {
-            self.client_ids.clone()
-        };
-        let sites = if self.sites.is_empty() {
-            vec![Site::default()]
-        } else {
-            self.sites.clone()
-        };
         Settings {
             access_token_ttl: Duration::from_secs(self.access_token_ttl),
             reuse_leeway: Duration::from_secs(self.reuse_leeway),
             interval: Duration::from_secs(self.interval),
             device_code_ttl: Duration::from_secs(self.device_code_ttl),
             auto_approve: self.auto_approve,
-            client_ids,
-            sites,
+            client_ids: self.client_ids.clone(),
+            sites: self.sites.clone(),
             user: User {
                 name: self.user_name.clone(),
                 email: self.user_email.clone(),

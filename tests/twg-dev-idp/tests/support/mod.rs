@@ -52,11 +52,11 @@ impl Idp {
             .strip_prefix("TWG_DEV_IDP_URL=")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        let addr = url
-            .strip_prefix("http://")
-            .expect("http URL")
-            .to_owned();
-        assert!(addr.starts_with("127.0.0.1:"), "bound to loopback only: {addr}");
+        let addr = url.strip_prefix("http://").expect("http URL").to_owned();
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "bound to loopback only: {addr}"
+        );
         Self { child, url, addr }
     }
 
@@ -77,7 +77,10 @@ impl Idp {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit within {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {within:?}"
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -115,11 +118,22 @@ impl Idp {
 
     pub fn get_bearer(&self, path: &str, token: &str) -> Reply {
         let auth = format!("Bearer {token}");
-        self.request("GET", path, &[("Authorization", &auth)], b"", DEFAULT_TIMEOUT)
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        self.request(
+            "GET",
+            path,
+            &[("Authorization", &auth)],
+            b"",
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
-    pub fn try_post_form(&self, path: &str, params: &[(&str, &str)], timeout: Duration) -> io::Result<Reply> {
+    pub fn try_post_form(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        timeout: Duration,
+    ) -> io::Result<Reply> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
@@ -188,7 +202,10 @@ impl Idp {
     /// A whole device login approved through the admin API; returns the token response.
     pub fn login(&self) -> Value {
         let device = self.start_device_flow();
-        let approved = self.post_json("/admin/approve", json!({ "user_code": device["user_code"] }));
+        let approved = self.post_json(
+            "/admin/approve",
+            json!({ "user_code": device["user_code"] }),
+        );
         assert_eq!(approved.status, 200, "{}", approved.body);
         let reply = self.poll(device["device_code"].as_str().unwrap());
         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -229,7 +246,11 @@ pub fn wait_for_file(path: &Path) -> String {
         if let Ok(text) = std::fs::read_to_string(path) {
             return text;
         }
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -277,7 +298,11 @@ impl Reply {
                 return Err(bad("body shorter than content-length"));
             }
         }
-        assert_ne!(reply.header("transfer-encoding"), Some("chunked"), "not supported here");
+        assert_ne!(
+            reply.header("transfer-encoding"),
+            Some("chunked"),
+            "not supported here"
+        );
         Ok(reply)
     }
 
@@ -289,8 +314,7 @@ impl Reply {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     /// Asserts an RFC 6749 §5.2 error and returns its description.
@@ -298,12 +322,17 @@ impl Reply {
         assert_eq!(self.status, status, "{}", self.body);
         assert_eq!(self.header("cache-control"), Some("no-store"));
         assert!(
-            self.header("content-type").unwrap_or_default().starts_with("application/json"),
+            self.header("content-type")
+                .unwrap_or_default()
+                .starts_with("application/json"),
             "{:?}",
             self.headers
         );
         let body = self.json();
         assert_eq!(body["error"], code, "{}", self.body);
-        body["error_description"].as_str().unwrap_or_default().to_owned()
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }

@@ -1,0 +1,349 @@
+//! The core token path end to end: single-flight through twgd, the locked fallback, the
+//! peer-uid check, crash safety, bad input, and secrets kept out of every output.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use twg_e2e::{Env, Idp, text};
+
+fn logged_in(idp: &Idp) -> Env {
+    let env = Env::new(&idp.url);
+    env.login(idp, &[]);
+    env
+}
+
+/// Spawns `n` `twg auth token` processes at once and collects their outputs.
+fn many_tokens(env: &Env, n: usize) -> Vec<Output> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            env.twg_cmd(&["auth", "token"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn twg")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect()
+}
+
+fn assert_one_token(outputs: &[Output]) -> String {
+    let mut tokens = std::collections::BTreeSet::new();
+    for o in outputs {
+        let (out, err) = text(o);
+        assert!(o.status.success(), "twg auth token failed: {err}");
+        tokens.insert(out.trim().to_string());
+    }
+    assert_eq!(tokens.len(), 1, "every process must get the same token");
+    tokens.into_iter().next().unwrap()
+}
+
+fn introspect_active(idp: &Idp, token: &str) -> bool {
+    let (status, body) = twg_e2e::http::form(&format!("{}/oauth/introspect", idp.url), &[("token", token)]);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["active"] == true
+}
+
+#[test]
+fn two_hundred_concurrent_clients_cause_one_refresh_through_the_daemon() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let _daemon = env.start_daemon();
+    env.make_stale();
+    idp.reset_counters();
+    let outputs = many_tokens(&env, 200);
+    let token = assert_one_token(&outputs);
+    assert_eq!(idp.refresh_requests(), 1, "exactly one token-endpoint request");
+    assert_eq!(idp.token_requests(), 1);
+    assert_eq!(token, env.access_token(), "the served token is the stored one");
+    assert!(introspect_active(&idp, &token), "the served token is valid at the server");
+}
+
+#[test]
+fn fifty_concurrent_clients_without_the_daemon_refresh_once_under_the_lock() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    env.make_stale();
+    idp.reset_counters();
+    let outputs = many_tokens(&env, 50);
+    let token = assert_one_token(&outputs);
+    assert_eq!(idp.refresh_requests(), 1, "exactly one refresh request");
+    // auth.conf parses and holds the rotated, usable refresh token.
+    let creds = env.credentials();
+    assert_eq!(creds.oauth.as_ref().unwrap().access_token.expose(), token);
+    let state = idp.refresh_token_state(&env.refresh_token());
+    assert_eq!(state["state"], "current", "{state}");
+    assert!(introspect_active(&idp, &token));
+}
+
+#[test]
+fn auth_refresh_is_a_no_op_when_fresh_and_rotates_with_force() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    idp.reset_counters();
+    let out = env.twg(&["auth", "refresh"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(idp.refresh_requests(), 0);
+    let before = env.refresh_token();
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(idp.refresh_requests(), 1);
+    assert_ne!(env.refresh_token(), before, "--force rotates");
+}
+
+/// Runs `twg auth token` as uid/gid 65534 (nobody).
+fn as_nobody(env: &Env) -> Output {
+    let mut c = env.command("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(twg_e2e::bin("twg"))
+        .args(["auth", "token"]);
+    c.output().expect("setpriv")
+}
+
+#[test]
+fn another_uid_cannot_use_the_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let _daemon = env.start_daemon();
+    let token = env.access_token();
+
+    // As deployed: the 0700 socket directory keeps other users out entirely.
+    let out = as_nobody(&env);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(!stdout.contains(&token) && !stderr.contains(&token));
+
+    // Defence in depth: even with the directory and socket opened up, the daemon's peer-uid
+    // check refuses the request.
+    let sock_dir = env.socket.parent().unwrap();
+    for dir in [env.dir.path(), env.runtime_dir.as_path(), sock_dir] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&env.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = as_nobody(&env);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stderr.contains("uid 65534"), "expected PERMISSION_DENIED from the uid check: {stderr}");
+    assert!(!stdout.contains(&token) && !stderr.contains(&token));
+    // The rightful user is still served.
+    let out = env.twg(&["auth", "token"]);
+    assert_eq!(text(&out).0.trim(), token);
+}
+
+#[test]
+fn kill_9_during_refreshes_never_loses_the_refresh_token() {
+    let idp = Idp::start(&["--reuse-leeway", "600"]);
+    let env = logged_in(&idp);
+    let mut rng = 0x2545F4914F6CDD1Du64;
+    for round in 0..25 {
+        // Slow the token endpoint a little so kills land before, during and after rotation.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let delay = rng % 40;
+        let kill_after = (rng >> 8) % 60;
+        idp.fault(serde_json::json!({"mode": "delay", "delay_ms": delay, "count": 0}));
+        let mut daemon = env.start_daemon();
+        let client = env
+            .twg_cmd(&["auth", "refresh", "--force"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after));
+        daemon.kill();
+        let mut client = twg_e2e::Proc { child: client };
+        client.kill();
+        let creds = env.credentials();
+        let rt = creds.oauth.unwrap().refresh_token.unwrap();
+        let state = idp.refresh_token_state(rt.expose());
+        assert_eq!(state["usable"], true, "round {round}: stored refresh token unusable: {state}");
+    }
+    idp.fault(serde_json::json!({"mode": "none"}));
+    // And a normal refresh still works afterwards.
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(idp.refresh_token_state(&env.refresh_token())["state"], "current");
+}
+
+#[test]
+fn a_corrupt_auth_conf_is_reported_and_left_untouched() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let garbage = b"version = 1\ngeneration = 2\n[oauth\nthis is not toml \x00\xff";
+    std::fs::write(env.auth_path(), garbage).unwrap();
+    for args in [&["auth", "token"][..], &["auth", "status"], &["auth", "refresh"]] {
+        let out = env.twg(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {stderr}");
+        assert!(stderr.contains("auth.conf") && stderr.contains("twg login"), "{stderr}");
+    }
+    let daemon = env.start_daemon();
+    let out = env.twg(&["auth", "token"]);
+    assert_eq!(out.status.code(), Some(78), "{:?}", text(&out));
+    assert_eq!(std::fs::read(env.auth_path()).unwrap(), garbage, "never overwritten");
+    drop(daemon);
+    let out = env.twg(&["doctor"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn garbage_on_the_socket_does_not_hurt_the_daemon() {
+    use std::io::Write;
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let _daemon = env.start_daemon();
+    for chunk in [&b"\x00\x01\x02garbage\xff\xfe"[..], b"GET / HTTP/1.1\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x01\x00\x00\x00\x00\x00junk"] {
+        let mut s = std::os::unix::net::UnixStream::connect(&env.socket).unwrap();
+        let _ = s.write_all(chunk);
+        drop(s);
+    }
+    // Half-open connections that never speak must not block others either.
+    let _idle: Vec<_> = (0..20).map(|_| std::os::unix::net::UnixStream::connect(&env.socket).unwrap()).collect();
+    let out = env.twg(&["auth", "token"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(text(&out).0.trim(), env.access_token());
+}
+
+/// Forces a refresh through the daemon while the token endpoint misbehaves.
+fn broken_endpoint_case(fault: serde_json::Value, expect_in_message: &str) {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    std::fs::write(env.config_dir.join("config.toml"), "[network]\ntimeout_seconds = 2\n").unwrap();
+    let _daemon = env.start_daemon();
+    let before = std::fs::read(env.auth_path()).unwrap();
+    let rt = env.refresh_token();
+    idp.fault(fault);
+    let started = Instant::now();
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(75), "{stdout}{stderr}");
+    assert!(stderr.contains(expect_in_message), "{stderr}");
+    assert!(stderr.contains("retry"), "says what to do: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(!stderr.contains(&rt) && !stderr.contains("at_"), "no token in errors: {stderr}");
+    assert_eq!(std::fs::read(env.auth_path()).unwrap(), before, "nothing lost on disk");
+    idp.fault(serde_json::json!({"mode": "none"}));
+    // The daemon keeps serving the still-valid token, and refreshes once the server recovers.
+    let out = env.twg(&["auth", "token"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(idp.refresh_token_state(&env.refresh_token())["state"], "current");
+}
+
+#[test]
+fn an_html_error_page_from_the_token_endpoint_is_a_clear_temporary_error() {
+    broken_endpoint_case(serde_json::json!({"mode": "html", "count": 0}), "HTML page");
+}
+
+#[test]
+fn a_truncated_token_response_is_a_clear_temporary_error() {
+    broken_endpoint_case(serde_json::json!({"mode": "truncated", "count": 0}), "truncated JSON");
+}
+
+#[test]
+fn a_hanging_token_endpoint_times_out() {
+    broken_endpoint_case(serde_json::json!({"mode": "hang", "count": 0}), "timed out");
+}
+
+#[test]
+fn a_response_lost_after_rotation_is_recovered_within_the_leeway() {
+    let idp = Idp::start(&["--reuse-leeway", "600"]);
+    let env = logged_in(&idp);
+    idp.fault(serde_json::json!({"mode": "drop_after_rotate", "count": 1}));
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert!(out.status.success(), "the retry recovers: {:?}", text(&out));
+    assert_eq!(idp.refresh_token_state(&env.refresh_token())["state"], "current");
+}
+
+#[test]
+fn an_expired_session_says_run_twg_login_with_exit_77() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let rt = env.refresh_token();
+    let (status, body) = twg_e2e::http::form(
+        &format!("{}/oauth/revoke", idp.url),
+        &[("token", rt.as_str()), ("token_type_hint", "refresh_token"), ("client_id", "twg-dev-client")],
+    );
+    assert_eq!(status, 200, "{body}");
+    env.make_stale();
+    let out = env.twg(&["auth", "token"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(77), "{stderr}");
+    assert!(stderr.contains("twg login"), "{stderr}");
+    let daemon = env.start_daemon();
+    let out = env.twg(&["--json", "auth", "token"]);
+    assert_eq!(out.status.code(), Some(77));
+    let envelope: serde_json::Value = serde_json::from_str(text(&out).1.trim()).expect("JSON envelope");
+    assert_eq!(envelope["error"]["code"], "AUTH_EXPIRED");
+    drop(daemon);
+}
+
+#[test]
+fn no_secret_reaches_logs_or_error_output() {
+    let idp = Idp::start(&[]);
+    let mut env = logged_in(&idp);
+    env.set("TWG_LOG", "trace");
+    let _daemon = env.start_daemon();
+    let mut seen = String::new();
+    let mut tokens = vec![env.access_token(), env.refresh_token()];
+    for args in [
+        &["auth", "refresh", "--force"][..],
+        &["auth", "status"],
+        &["auth", "status", "--json"],
+        &["doctor"],
+        &["doctor", "--json"],
+        &["daemon", "status"],
+    ] {
+        let out = env.twg(args);
+        let (o, e) = text(&out);
+        seen.push_str(&o);
+        seen.push_str(&e);
+        tokens.push(env.access_token());
+        tokens.push(env.refresh_token());
+    }
+    // `auth token` prints the access token on stdout on purpose; its stderr stays clean.
+    let out = env.twg(&["auth", "token"]);
+    seen.push_str(&text(&out).1);
+    drop(_daemon);
+    // The fallback path too, with tracing on.
+    env.make_stale();
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    let (o, e) = text(&out);
+    seen.push_str(&o);
+    seen.push_str(&e);
+    tokens.push(env.access_token());
+    tokens.push(env.refresh_token());
+    seen.push_str(&env.daemon_log());
+    assert!(env.daemon_log().contains("refreshed access token"), "the log was captured");
+    for t in tokens {
+        assert!(!seen.contains(&t), "a token leaked into output or logs");
+    }
+}
+
+#[test]
+fn a_second_daemon_exits_with_a_distinct_code() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let _daemon = env.start_daemon();
+    let out = env.command(twg_e2e::bin("twgd")).output().unwrap();
+    assert_eq!(out.status.code(), Some(10), "{:?}", text(&out));
+    assert!(text(&out).1.contains("already running"));
+}
+
+#[test]
+fn the_daemon_removes_its_socket_on_sigterm() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let mut daemon = env.start_daemon();
+    assert!(env.socket.exists());
+    assert_eq!(daemon.terminate(), Some(0));
+    assert!(!env.socket.exists());
+    // And the client falls back to direct work.
+    let out = env.twg(&["auth", "token"]);
+    assert!(out.status.success());
+    let _ = Command::new("true").status();
+}
