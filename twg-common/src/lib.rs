@@ -3,12 +3,14 @@
 
 pub mod agent;
 pub mod atomic;
+pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod lock;
 pub mod login;
+pub mod manifest;
 pub mod oauth;
 pub mod paths;
 pub mod preflight;

@@ -17,12 +17,14 @@ pub fn bin_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("TWG_E2E_BIN_DIR") {
         return PathBuf::from(d);
     }
-    // target/<profile>/deps/<test-binary>
+    // target/<profile>/deps/<test-binary>, or target/<profile>/<binary>
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
+    let dir = exe.parent().expect("executable directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target/<profile>").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// A built binary by name (`twg`, `twgd`, `twg-dev-idp`).
