@@ -40,9 +40,60 @@ impl Ctx {
 
     /// The shared refresh engine, for when twgd is unreachable.
     pub fn engine(&self) -> Result<Engine, CliError> {
+        self.check_fallback_readable(&self.root()?)?;
         let config = self.config()?;
         let store = self.store(&config);
         Ok(Engine::new(store, config))
+    }
+
+    /// The fallback needs to read the config directory. When even that is denied (a sandbox
+    /// that hides it, another user's files), twgd was the only way: exit 69, not a
+    /// misleading "invalid configuration" or "not logged in". A missing file is fine here;
+    /// "not logged in" is reported later with its own code.
+    fn check_fallback_readable(&self, root: &std::path::Path) -> Result<(), CliError> {
+        use std::io::ErrorKind;
+        let probes = [
+            (root.to_path_buf(), std::fs::read_dir(root).map(drop)),
+            {
+                let p = twg_common::paths::config_file(root);
+                let r = std::fs::File::open(&p).map(drop);
+                (p, r)
+            },
+            {
+                let p = twg_common::paths::auth_file(root);
+                let r = std::fs::File::open(&p).map(drop);
+                (p, r)
+            },
+        ];
+        for (path, result) in probes {
+            if let Err(e) = result
+                && e.kind() == ErrorKind::PermissionDenied
+            {
+                let socket = self.socket().unwrap_or_default();
+                let mut err = CliError::new(
+                    "DAEMON_UNREACHABLE",
+                    twg_common::exit::DAEMON_UNREACHABLE,
+                    format!(
+                        "twgd is not reachable at {} and this process cannot read {} ({e}), so \
+                         twg cannot fall back to refreshing by itself. Nothing was sent to the \
+                         server. Start twgd in a normal terminal (`twg daemon start` or `twg \
+                         upkeep enable`) and let this process reach its socket, or run twg as \
+                         the user who owns {}",
+                        socket.display(),
+                        path.display(),
+                        root.display()
+                    ),
+                );
+                err.detail = Some(serde_json::json!({
+                    "config_dir": root.display().to_string(),
+                    "unreadable": path.display().to_string(),
+                    "socket_path": socket.display().to_string(),
+                    "agent": self.agent.map(|a| a.as_str()),
+                }));
+                return Err(err);
+            }
+        }
+        Ok(())
     }
 
     pub fn client_info(&self) -> twg_common::rpc::pb::ClientInfo {

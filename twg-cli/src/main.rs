@@ -7,6 +7,7 @@ mod daemon_client;
 mod envmode;
 mod prompt;
 mod report;
+mod service;
 
 use clap::Parser;
 use std::process::ExitCode;

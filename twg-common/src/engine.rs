@@ -162,6 +162,7 @@ impl Engine {
             Err(e) => return Err(sandbox(e.to_string())),
         };
         crate::preflight::check_dir_writable(root).map_err(|e| sandbox(e.to_string()))?;
+        self.store.preflight()?;
         Ok(guard)
     }
 

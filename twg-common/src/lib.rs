@@ -1,7 +1,9 @@
 //! Shared library for `twg` (the client) and `twgd` (the per-user daemon): paths, the
 //! credential store, the OAuth refresh engine and the wire protocol.
 
+pub mod admin;
 pub mod agent;
+pub mod api_token;
 pub mod atomic;
 pub mod audit;
 pub mod config;
@@ -10,6 +12,7 @@ pub mod error;
 pub mod exit;
 pub mod lock;
 pub mod login;
+pub mod logout;
 pub mod manifest;
 pub mod oauth;
 pub mod paths;
@@ -18,3 +21,4 @@ pub mod rpc;
 pub mod secret;
 pub mod store;
 pub mod time;
+pub mod upkeep_state;

@@ -1,9 +1,176 @@
 //! The token hand-out audit log: who got a token, never the token itself.
+//!
+//! `GetToken` is the hot path (thousands per second), so [`record`] only gathers what must
+//! be read while the caller is still connected (its executable) and queues the record on a
+//! bounded channel. One writer thread appends with a buffered writer and flushes whenever
+//! the queue runs dry, so records reach the file within microseconds when idle and in
+//! batches under load. Audit I/O never fails or blocks a `GetToken`: a full queue drops the
+//! record and a write error is logged, each once.
 
 use crate::daemon::Daemon;
 use crate::peer::Peer;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+use twg_common::audit::{AuditRecord, AuditWriter, DEFAULT_KEEP, DEFAULT_MAX_BYTES};
 use twg_common::rpc::pb::ClientInfo;
 use twg_common::secret::Secret;
 
+/// Records waiting for the writer. At 20k/s this is a fifth of a second of slack.
+const QUEUE: usize = 4096;
+/// Flush at least this often under a steady stream, so records never sit in the buffer.
+const MAX_BATCH: usize = 1024;
+/// After a failed open, wait this long before trying the directory again.
+const REOPEN_AFTER: Duration = Duration::from_secs(10);
+
+enum Msg {
+    Record(Box<AuditRecord>),
+    /// Flush, then acknowledge (shutdown and tests).
+    Flush(mpsc::Sender<()>),
+}
+
+/// The queue to the writer thread, started on first use.
+struct AuditLog {
+    tx: SyncSender<Msg>,
+    dropped: AtomicU64,
+    warned_full: AtomicBool,
+}
+
+static LOG: OnceLock<Option<AuditLog>> = OnceLock::new();
+
+/// Warn about write failures once per process, not once per request.
+static WARNED_IO: AtomicBool = AtomicBool::new(false);
+
+fn log() -> Option<&'static AuditLog> {
+    LOG.get_or_init(|| match twg_common::paths::state_dir() {
+        Ok(dir) => start(dir),
+        Err(e) => {
+            tracing::warn!(error = %e, "token hand-outs will not be audited: no state directory");
+            None
+        }
+    })
+    .as_ref()
+}
+
+fn start(dir: PathBuf) -> Option<AuditLog> {
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    let spawned = std::thread::Builder::new()
+        .name("twgd-audit".into())
+        .spawn(move || writer_loop(&dir, rx));
+    match spawned {
+        Ok(_) => Some(AuditLog {
+            tx,
+            dropped: AtomicU64::new(0),
+            warned_full: AtomicBool::new(false),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "token hand-outs will not be audited: cannot start the writer thread");
+            None
+        }
+    }
+}
+
 /// Records one `GetToken` hand-out.
-pub fn record(_daemon: &Daemon, _peer: Peer, _client: Option<&ClientInfo>, _token: &Secret) {}
+pub fn record(_daemon: &Daemon, peer: Peer, client: Option<&ClientInfo>, token: &Secret) {
+    let Some(log) = log() else { return };
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let record = AuditRecord {
+        pid: peer.pid,
+        uid: peer.uid,
+        // Read now: the client exits as soon as it has its answer, and then /proc forgets it.
+        exe: peer.pid.and_then(exe_of),
+        agent: client.and_then(|c| non_empty(&c.agent)),
+        client_version: client.and_then(|c| non_empty(&c.client_version)),
+        ..AuditRecord::now(token.fingerprint())
+    };
+    match log.tx.try_send(Msg::Record(Box::new(record))) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            let n = log.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if !log.warned_full.swap(true, Ordering::Relaxed) {
+                tracing::warn!(dropped = n, "the audit log cannot keep up; dropping records rather than slowing token requests");
+            }
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            if !WARNED_IO.swap(true, Ordering::Relaxed) {
+                tracing::warn!("the audit writer stopped; token hand-outs are no longer recorded");
+            }
+        }
+    }
+}
+
+/// Writes out everything queued so far; waits at most `timeout`. Call on shutdown.
+pub fn flush(timeout: Duration) {
+    let Some(Some(log)) = LOG.get() else { return };
+    let (ack_tx, ack_rx) = mpsc::channel();
+    // A blocking send: at shutdown nothing else competes, and the queue drains quickly.
+    if log.tx.send(Msg::Flush(ack_tx)).is_ok() {
+        let _ = ack_rx.recv_timeout(timeout);
+    }
+}
+
+/// The peer's executable. `None` when the process is gone or not ours to inspect.
+#[cfg(target_os = "linux")]
+fn exe_of(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exe_of(_pid: i32) -> Option<String> {
+    None
+}
+
+fn writer_loop(dir: &Path, rx: Receiver<Msg>) {
+    let mut writer: Option<AuditWriter> = None;
+    let mut last_open_attempt: Option<Instant> = None;
+    while let Ok(first) = rx.recv() {
+        let mut acks = Vec::new();
+        let mut next = Some(first);
+        let mut batch = 0;
+        // Drain what is queued, then flush once: one write(2) per batch under load.
+        while batch < MAX_BATCH
+            && let Some(msg) = next.take().or_else(|| rx.try_recv().ok())
+        {
+            batch += 1;
+            match msg {
+                Msg::Record(r) => {
+                    if writer.is_none()
+                        && last_open_attempt.is_none_or(|t| t.elapsed() >= REOPEN_AFTER)
+                    {
+                        last_open_attempt = Some(Instant::now());
+                        writer = AuditWriter::open(dir, DEFAULT_MAX_BYTES, DEFAULT_KEEP)
+                            .map_err(warn_io)
+                            .ok();
+                    }
+                    if let Some(w) = writer.as_mut()
+                        && let Err(e) = w.append(&r)
+                    {
+                        warn_io(e);
+                        // Start over with a fresh file handle on the next record.
+                        writer = None;
+                    }
+                }
+                Msg::Flush(ack) => acks.push(ack),
+            }
+        }
+        if let Some(w) = writer.as_mut()
+            && let Err(e) = w.flush()
+        {
+            warn_io(e);
+            writer = None;
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn warn_io(e: twg_common::audit::AuditError) {
+    if !WARNED_IO.swap(true, Ordering::Relaxed) {
+        tracing::warn!(error = %e, "cannot write the audit log; token requests are still served");
+    }
+}

@@ -70,6 +70,7 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");
     let result = crate::server::run(listener, daemon, shutdown_signal()).await;
+    crate::audit::flush(std::time::Duration::from_secs(2));
     crate::listen::remove_socket(&socket);
     drop(pid);
     match result {

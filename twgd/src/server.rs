@@ -19,6 +19,7 @@ pub async fn run(
         daemon: daemon.clone(),
         shutdown: notify.clone(),
     };
+    let upkeep = tokio::spawn(crate::upkeep::run(daemon.clone()));
     let scheduler = tokio::spawn(crate::scheduler::run(daemon));
     let stop = async move {
         tokio::select! {
@@ -33,5 +34,6 @@ pub async fn run(
         .serve_with_incoming_shutdown(incoming, stop)
         .await;
     scheduler.abort();
+    upkeep.abort();
     result
 }

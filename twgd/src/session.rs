@@ -1,21 +1,340 @@
 //! Login and logout inside the daemon (the `Login` stream and `Logout` RPCs).
+//!
+//! Login runs the device flow here, so the tokens never cross the socket: the stream only
+//! carries the code to show, progress, the site list and the outcome. When several sites are
+//! available and the client named none (or one that does not exist), the approved tokens are
+//! parked under a random `login_id` for [`PENDING_TTL`]; the client asks the user and calls
+//! `Login` again with that id and the chosen site. A second device flow would make the user
+//! approve twice.
 
+use crate::daemon::Daemon;
 use crate::service::{LoginStream, Service};
+use crate::status_map::{ERROR_CODE_KEY, to_status};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
+use twg_common::config::Config;
+use twg_common::login::{LoginFlow, SiteChoice, choose_site};
+use twg_common::logout::Revocation;
+use twg_common::oauth::TokenSet;
+use twg_common::oauth::device::DeviceError;
+use twg_common::oauth::http::HttpClient;
+use twg_common::oauth::revoke::{Hint, revoke};
 use twg_common::rpc::pb;
+use twg_common::secret::Secret;
+use twg_common::store::{SiteInfo, UserInfo};
+
+/// How long approved tokens wait for the client's site choice.
+pub const PENDING_TTL: Duration = Duration::from_secs(300);
+
+/// An approved login waiting for a site choice.
+#[derive(Debug)]
+struct Pending {
+    flow: LoginFlow,
+    tokens: TokenSet,
+    user: Option<UserInfo>,
+    sites: Vec<SiteInfo>,
+    force: bool,
+    bitbucket_token: Option<Secret>,
+    /// The config root of the daemon that parked it (tests run several daemons in one process).
+    root: PathBuf,
+    created: Instant,
+}
+
+type PendingMap = Mutex<HashMap<String, Pending>>;
+
+fn pending() -> &'static PendingMap {
+    static PENDING: OnceLock<PendingMap> = OnceLock::new();
+    PENDING.get_or_init(Default::default)
+}
+
+/// Drops parked logins nobody came back for, revoking their tokens: nothing else will ever
+/// use them, and a live refresh token should not linger at the server.
+fn purge_expired() {
+    let expired: Vec<Pending> = {
+        let mut map = pending().lock().expect("pending lock");
+        let ids: Vec<String> = map
+            .iter()
+            .filter(|(_, p)| p.created.elapsed() > PENDING_TTL)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter().filter_map(|id| map.remove(id)).collect()
+    };
+    for p in expired {
+        tracing::info!("a login waiting for a site choice expired; revoking its tokens");
+        tokio::spawn(async move {
+            if let (Some(endpoint), Some(rt)) = (&p.flow.endpoints.revocation, &p.tokens.refresh_token) {
+                let http = match HttpClient::new(&Config::load(&p.root).unwrap_or_else(|_| fallback_config(&p.root))) {
+                    Ok(h) => h,
+                    Err(_) => return,
+                };
+                let _ = revoke(&http, endpoint, &p.flow.client_id, rt, Hint::RefreshToken).await;
+            }
+        });
+    }
+}
+
+fn fallback_config(root: &std::path::Path) -> Config {
+    Config::resolve(root, Default::default(), &|_| None).expect("the built-in defaults are valid")
+}
+
+fn status_with_code(mut status: Status, code: &'static str) -> Status {
+    if let Ok(v) = code.parse() {
+        status.metadata_mut().insert(ERROR_CODE_KEY, v);
+    }
+    status
+}
+
+fn device_error(e: DeviceError) -> Status {
+    match e {
+        DeviceError::AccessDenied => {
+            status_with_code(Status::permission_denied(e.to_string()), "LOGIN_DENIED")
+        }
+        DeviceError::Expired => {
+            status_with_code(Status::deadline_exceeded(e.to_string()), "LOGIN_EXPIRED")
+        }
+        DeviceError::OAuth(e) if e.is_transient() => status_with_code(
+            Status::unavailable(format!("login failed: {e}; run `twg login` again")),
+            "TEMPORARY",
+        ),
+        DeviceError::OAuth(e) => status_with_code(
+            Status::failed_precondition(format!("login failed: {e}; run `twg login` again")),
+            "LOGIN_FAILED",
+        ),
+    }
+}
+
+fn setup_error(what: &str, e: impl std::fmt::Display) -> Status {
+    status_with_code(
+        Status::unavailable(format!("{what}: {e}; check the network and the OAuth settings, then run `twg login` again")),
+        "LOGIN_SETUP",
+    )
+}
+
+fn event(e: pb::login_event::Event) -> Result<pb::LoginEvent, Status> {
+    Ok(pb::LoginEvent { event: Some(e) })
+}
+
+fn progress(message: impl Into<String>) -> Result<pb::LoginEvent, Status> {
+    event(pb::login_event::Event::Progress(pb::Progress {
+        message: message.into(),
+    }))
+}
+
+fn to_pb_site(s: &SiteInfo) -> pb::Site {
+    pb::Site {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        url: s.url.clone(),
+    }
+}
 
 pub async fn login(
-    _svc: &Service,
-    _request: Request<pb::LoginRequest>,
+    svc: &Service,
+    request: Request<pb::LoginRequest>,
 ) -> Result<Response<LoginStream>, Status> {
-    Err(Status::unimplemented(
-        "login through twgd is not built yet; twg logs in directly",
-    ))
+    purge_expired();
+    let req = request.into_inner();
+    let daemon = svc.daemon.clone();
+    let root = daemon.engine().store().root().to_path_buf();
+    let (tx, rx) = mpsc::channel(16);
+    if !req.login_id.is_empty() {
+        let parked = {
+            let mut map = pending().lock().expect("pending lock");
+            match map.get(&req.login_id) {
+                Some(p) if p.root == root => map.remove(&req.login_id),
+                _ => None,
+            }
+        };
+        let Some(parked) = parked else {
+            return Err(status_with_code(
+                Status::not_found(
+                    "this login is no longer waiting for a site choice (it expired after 5 minutes or was used); run `twg login` again",
+                ),
+                "LOGIN_EXPIRED",
+            ));
+        };
+        tokio::spawn(choose_and_finish(daemon, parked, req.site, tx));
+        return Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )));
+    }
+    // Re-read config.toml: the user may have changed the issuer since twgd started.
+    let config = Config::load(&root).map_err(|e| to_status(&e.into()))?;
+    let http = HttpClient::new(&config).map_err(|e| to_status(&e.into()))?;
+    let flow = LoginFlow::new(&config, http)
+        .await
+        .map_err(|e| setup_error("cannot start the login", e))?;
+    let auth = flow
+        .start()
+        .await
+        .map_err(|e| setup_error("the device authorization request failed", e))?;
+    tracing::info!(verification_uri = %auth.verification_uri, "device login started");
+    let first = event(pb::login_event::Event::DeviceCode(pb::DeviceCode {
+        verification_uri: auth.verification_uri.clone(),
+        verification_uri_complete: auth.verification_uri_complete.clone().unwrap_or_default(),
+        user_code: auth.user_code.clone(),
+        expires_at: twg_common::time::now_unix() + auth.expires_in.as_secs() as i64,
+        interval_seconds: auth.interval.as_secs(),
+    }));
+    tx.send(first).await.ok();
+    let bitbucket_token = Some(Secret::new(req.bitbucket_token.trim())).filter(|t| !t.is_empty());
+    tokio::spawn(async move {
+        let progress_tx = tx.clone();
+        let waited = tokio::select! {
+            r = flow.wait(&auth, move |d| {
+                let _ = progress_tx.try_send(progress(format!(
+                    "Waiting for approval (checking every {}s)",
+                    d.as_secs()
+                )));
+            }) => r,
+            () = tx.closed() => {
+                // Nobody is left to show the result to: stop polling at once.
+                tracing::info!("the client went away; device login abandoned");
+                return;
+            }
+        };
+        let tokens = match waited {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::info!(error = %e, "device login ended without tokens");
+                let _ = tx.send(Err(device_error(e))).await;
+                return;
+            }
+        };
+        let _ = tx.send(progress("Approved; reading your account and sites")).await;
+        let (user, sites) = flow.identify(&tokens).await;
+        let sites = match sites {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx
+                    .send(Err(setup_error("cannot list your sites", e)))
+                    .await;
+                return;
+            }
+        };
+        let parked = Pending {
+            flow,
+            tokens,
+            user,
+            sites,
+            force: req.force,
+            bitbucket_token,
+            root,
+            created: Instant::now(),
+        };
+        choose_and_finish(daemon, parked, req.site, tx).await;
+    });
+    Ok(Response::new(Box::pin(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    )))
+}
+
+type Tx = mpsc::Sender<Result<pb::LoginEvent, Status>>;
+
+/// Picks the site from `wanted`; parks the login and asks the client when that is not enough.
+async fn choose_and_finish(daemon: Arc<Daemon>, parked: Pending, wanted: String, tx: Tx) {
+    let wanted = Some(wanted.as_str()).filter(|w| !w.trim().is_empty());
+    let site = match choose_site(parked.sites.clone(), wanted) {
+        SiteChoice::Chosen(s) => Some(s),
+        SiteChoice::NoSites => None,
+        SiteChoice::Ask(sites) => return park(parked, sites, String::new(), tx).await,
+        SiteChoice::NotFound { wanted, available } => {
+            return park(parked, available, wanted, tx).await;
+        }
+    };
+    let result = finish(&daemon, parked, site).await;
+    let _ = tx.send(result).await;
+}
+
+async fn park(parked: Pending, sites: Vec<SiteInfo>, unmatched: String, tx: Tx) {
+    let login_id = format!("{:032x}", fastrand::u128(..));
+    let choice = pb::SiteChoice {
+        sites: sites.iter().map(to_pb_site).collect(),
+        login_id: login_id.clone(),
+        unmatched,
+    };
+    pending()
+        .lock()
+        .expect("pending lock")
+        .insert(login_id, parked);
+    let _ = tx.send(event(pb::login_event::Event::ChooseSite(choice))).await;
+}
+
+/// Saves the new credentials (lock + atomic save), refreshes the daemon's cache, and
+/// reports who logged in.
+async fn finish(daemon: &Daemon, p: Pending, site: Option<SiteInfo>) -> Result<pb::LoginEvent, Status> {
+    let store = daemon.engine().store();
+    // A file that cannot be read must not block a fresh login (that is how users repair it);
+    // only the Bitbucket token is taken from it.
+    let previous = store.load().ok().flatten().map(|l| l.credentials);
+    let mut creds = p
+        .flow
+        .credentials(&p.tokens, p.user.clone(), site.clone(), previous.as_ref(), p.force);
+    if let Some(bb) = p.bitbucket_token {
+        creds.bitbucket_token = Some(bb);
+    }
+    twg_common::login::save(store, &creds)
+        .await
+        .map_err(|e| to_status(&e))?;
+    if let Err(e) = daemon.reload() {
+        tracing::warn!(error = %e, "cannot reload the credentials just saved");
+    }
+    tracing::info!(site = ?site.as_ref().map(|s| &s.name), "logged in");
+    Ok(pb::LoginEvent {
+        event: Some(pb::login_event::Event::Done(pb::LoginDone {
+            user: who(p.user.as_ref()),
+            site: site.as_ref().map(to_pb_site),
+            config_path: store.auth_path().display().to_string(),
+            has_bitbucket_token: creds.bitbucket_token.is_some(),
+        })),
+    })
+}
+
+/// "Name (email)", or whatever part of it the server gave.
+pub fn who(user: Option<&UserInfo>) -> String {
+    match user {
+        Some(u) if !u.name.is_empty() && !u.email.is_empty() && u.name != u.email => {
+            format!("{} ({})", u.name, u.email)
+        }
+        Some(u) if !u.name.is_empty() => u.name.clone(),
+        Some(u) if !u.email.is_empty() => u.email.clone(),
+        _ => String::new(),
+    }
 }
 
 pub async fn logout(
-    _svc: &Service,
-    _request: Request<pb::LogoutRequest>,
+    svc: &Service,
+    request: Request<pb::LogoutRequest>,
 ) -> Result<Response<pb::LogoutResponse>, Status> {
-    Err(Status::unimplemented("logout through twgd is not built yet"))
+    let req = request.into_inner();
+    let daemon = &svc.daemon;
+    let http = daemon.engine().http().map_err(|e| to_status(&e))?;
+    let out = twg_common::logout::logout(daemon.engine().store(), http, req.all)
+        .await
+        .map_err(|e| to_status(&e))?;
+    daemon.forget();
+    tracing::info!(
+        was_logged_in = out.was_logged_in,
+        revocation = ?out.revocation,
+        bitbucket_kept = out.bitbucket_kept,
+        "logged out"
+    );
+    let (revoked, revoke_error, revoke_skipped) = match out.revocation {
+        Revocation::Revoked => (true, String::new(), String::new()),
+        Revocation::Failed(e) => (false, e, String::new()),
+        Revocation::Skipped(why) => (false, String::new(), why),
+    };
+    Ok(Response::new(pb::LogoutResponse {
+        revoked,
+        removed: out.removed,
+        revoke_error,
+        was_logged_in: out.was_logged_in,
+        revoke_skipped,
+        bitbucket_kept: out.bitbucket_kept,
+        bitbucket_removed: out.bitbucket_removed,
+    }))
 }

@@ -1,12 +1,26 @@
 //! `twg login`: the OAuth device flow (RFC 8628), site selection, and saving.
+//!
+//! When twgd runs, the daemon performs the flow (`Login` stream) so the tokens never pass
+//! through this process; otherwise the client does the same work directly, under the same
+//! lock and atomic save. `--with-token` stores an API token read from stdin instead.
+//!
+//! How an API token is stored: in `[oauth]` with `token_type = "api_token"`
+//! ([`twg_common::logout::API_TOKEN_TYPE`]), no refresh token and `expires_at = 0`. The engine
+//! therefore never tries to refresh it, `twg auth token` prints it as it is, and `twg logout`
+//! removes it without an RFC 7009 call (API tokens are deleted on their own web page).
 
 use crate::ctx::Ctx;
+use crate::daemon_client::{self, RpcFailure};
 use crate::report::CliError;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use twg_common::exit;
 use twg_common::login::{LoginFlow, SiteChoice, choose_site};
 use twg_common::oauth::device::DeviceError;
-use twg_common::store::SiteInfo;
+use twg_common::rpc::pb;
+use twg_common::secret::Secret;
+use twg_common::store::{Credentials, OAuthCredentials, SiteInfo, UserInfo};
 
 #[derive(Debug, clap::Args)]
 pub struct Cmd {
@@ -16,72 +30,393 @@ pub struct Cmd {
     /// Choose this site (id, name or URL) instead of being asked.
     #[arg(long)]
     pub site: Option<String>,
-    /// Re-enter every credential, the Bitbucket token included.
+    /// Re-enter every credential, the Bitbucket token included (asked for on a terminal;
+    /// without one, the stored Bitbucket token is dropped).
     #[arg(long)]
     pub force: bool,
+    /// Read an API token from stdin and store it instead of the OAuth login (for scripts).
+    /// API tokens are not refreshed by twg.
+    #[arg(long)]
+    pub with_token: bool,
+    /// With --with-token: the account's email (API tokens are used with it).
+    #[arg(long, value_name = "EMAIL", requires = "with_token")]
+    pub user: Option<String>,
+}
+
+/// What a successful login reports.
+struct Done {
+    user: String,
+    site: Option<SiteInfo>,
+    config_path: String,
+    has_bitbucket_token: bool,
+    via: &'static str,
+}
+
+/// Why the daemon path did not finish.
+enum DaemonLogin {
+    /// twgd cannot do it (older build, gone before the flow started): log in directly.
+    Fallback(String),
+    Failed(CliError),
+}
+
+impl From<CliError> for DaemonLogin {
+    fn from(e: CliError) -> Self {
+        DaemonLogin::Failed(e)
+    }
 }
 
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        if self.with_token {
+            return self.with_token(ctx).await;
+        }
+        let had_bitbucket = ctx
+            .config()
+            .ok()
+            .and_then(|c| ctx.store(&c).load().ok().flatten())
+            .is_some_and(|l| l.credentials.bitbucket_token.is_some());
+        // Asked before the browser step, so the user is not interrupted after approving.
+        let bitbucket = if self.force && std::io::stdin().is_terminal() {
+            crate::cmd::bitbucket::prompt_bitbucket_token()?
+        } else {
+            None
+        };
+        let mut done = None;
+        if let Ok(client) = daemon_client::connect(ctx).await? {
+            match self.via_daemon(ctx, client, bitbucket.as_ref()).await {
+                Ok(d) => done = Some(d),
+                Err(DaemonLogin::Failed(e)) => return Err(e),
+                Err(DaemonLogin::Fallback(why)) => {
+                    tracing::debug!(%why, "twgd cannot run the login; logging in directly");
+                }
+            }
+        }
+        let done = match done {
+            Some(d) => d,
+            None => self.direct(ctx, bitbucket).await?,
+        };
+        // After `--force` without a typed token, the old Bitbucket token is gone: say so.
+        report(ctx, &done, self.force && had_bitbucket && !done.has_bitbucket_token);
+        Ok(())
+    }
+
+    /// The device flow inside twgd: print what it streams, answer its site question.
+    async fn via_daemon(
+        &self,
+        ctx: &Ctx,
+        mut client: twg_common::rpc::Client,
+        bitbucket: Option<&Secret>,
+    ) -> Result<Done, DaemonLogin> {
+        let mut req = pb::LoginRequest {
+            client: Some(ctx.client_info()),
+            site: self.site.clone().unwrap_or_default(),
+            force: self.force,
+            bitbucket_token: bitbucket.map(|b| b.expose().to_string()).unwrap_or_default(),
+            login_id: String::new(),
+        };
+        let mut started = false;
+        let mut spinner = Spinner::new();
+        loop {
+            let mut stream = match client.login(req.clone()).await {
+                Ok(s) => s.into_inner(),
+                Err(status) if status.code() == tonic::Code::Unimplemented => {
+                    return Err(DaemonLogin::Fallback(status.message().to_string()));
+                }
+                Err(status) => return Err(login_status(status, started)),
+            };
+            let choice = loop {
+                let ev = match stream.message().await {
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => {
+                        spinner.stop();
+                        return Err(CliError::failure(
+                            "twgd ended the login without a result; run `twg login` again",
+                        )
+                        .into());
+                    }
+                    Err(status) => {
+                        spinner.stop();
+                        return Err(login_status(status, started));
+                    }
+                };
+                use pb::login_event::Event;
+                match ev.event {
+                    Some(Event::DeviceCode(dc)) => {
+                        started = true;
+                        let complete = Some(dc.verification_uri_complete).filter(|u| !u.is_empty());
+                        show_code(&dc.user_code, &dc.verification_uri, complete, self.no_browser);
+                    }
+                    Some(Event::Progress(p)) => spinner.set(&p.message),
+                    Some(Event::ChooseSite(c)) => break c,
+                    Some(Event::Done(d)) => {
+                        spinner.stop();
+                        return Ok(Done {
+                            user: d.user,
+                            site: d.site.map(|s| SiteInfo {
+                                id: s.id,
+                                name: s.name,
+                                url: s.url,
+                            }),
+                            config_path: d.config_path,
+                            has_bitbucket_token: d.has_bitbucket_token,
+                            via: "daemon",
+                        });
+                    }
+                    None => {}
+                }
+            };
+            spinner.stop();
+            let sites: Vec<SiteInfo> = choice
+                .sites
+                .into_iter()
+                .map(|s| SiteInfo {
+                    id: s.id,
+                    name: s.name,
+                    url: s.url,
+                })
+                .collect();
+            if !choice.unmatched.is_empty() {
+                return Err(CliError::usage(format!(
+                    "no site matches `{}`; available: {}. Run `twg login --site <one of them>`",
+                    choice.unmatched,
+                    list(&sites)
+                ))
+                .into());
+            }
+            let chosen = pick_site(sites, None)?.ok_or_else(|| {
+                CliError::failure("twgd asked for a site but listed none; run `twg login` again")
+            })?;
+            req = pb::LoginRequest {
+                client: Some(ctx.client_info()),
+                site: [&chosen.id, &chosen.url, &chosen.name]
+                    .into_iter()
+                    .find(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or_default(),
+                force: self.force,
+                bitbucket_token: String::new(),
+                login_id: choice.login_id,
+            };
+        }
+    }
+
+    /// The device flow in this process (twgd is not running).
+    async fn direct(&self, ctx: &Ctx, bitbucket: Option<Secret>) -> Result<Done, CliError> {
         let config = ctx.config()?;
         let store = ctx.store(&config);
         let engine = twg_common::engine::Engine::new(store.clone(), config.clone());
         let http = engine.http()?.clone();
-        let flow = LoginFlow::new(&config, http)
-            .await
-            .map_err(|e| CliError::new("LOGIN_SETUP", exit::FAILURE, format!("cannot start the login: {e}")))?;
-        let auth = flow
-            .start()
-            .await
-            .map_err(|e| CliError::new("LOGIN_START", exit::FAILURE, format!("the device authorization request failed: {e}")))?;
-        eprintln!("! First copy your one-time code: {}", auth.user_code);
-        eprintln!("  Then open: {}", auth.verification_uri);
-        let open_url = auth
-            .verification_uri_complete
-            .clone()
-            .unwrap_or_else(|| auth.verification_uri.clone());
-        if !self.no_browser {
-            if open::that_detached(&open_url).is_ok() {
-                eprintln!("  (opening your browser)");
-            } else {
-                eprintln!("  (no browser could be opened; open the URL yourself)");
-            }
-        }
-        let spinner = std::io::stderr().is_terminal();
+        let flow = LoginFlow::new(&config, http).await.map_err(|e| {
+            CliError::new(
+                "LOGIN_SETUP",
+                exit::FAILURE,
+                format!("cannot start the login: {e}; check the network and the OAuth settings"),
+            )
+        })?;
+        let auth = flow.start().await.map_err(|e| {
+            CliError::new(
+                "LOGIN_START",
+                exit::FAILURE,
+                format!("the device authorization request failed: {e}; run `twg login` again"),
+            )
+        })?;
+        show_code(
+            &auth.user_code,
+            &auth.verification_uri,
+            auth.verification_uri_complete.clone(),
+            self.no_browser,
+        );
+        let mut spinner = Spinner::new();
+        let handle = spinner.handle();
         let tokens = flow
             .wait(&auth, move |d| {
-                if spinner {
-                    eprint!("\r⠿ Waiting for approval (checking every {}s)…", d.as_secs());
-                    let _ = std::io::stderr().flush();
-                }
+                handle.set(&format!("Waiting for approval (checking every {}s)", d.as_secs()))
             })
             .await;
-        if spinner {
-            eprintln!();
-        }
+        spinner.stop();
         let tokens = tokens.map_err(|e| match e {
-            DeviceError::AccessDenied | DeviceError::Expired => {
-                CliError::new("LOGIN_FAILED", exit::AUTH_EXPIRED, e.to_string())
-            }
-            DeviceError::OAuth(e) => CliError::new("LOGIN_FAILED", exit::FAILURE, format!("login failed: {e}; run `twg login` again")),
+            DeviceError::AccessDenied => CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string()),
+            DeviceError::Expired => CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string()),
+            DeviceError::OAuth(e) if e.is_transient() => CliError::new(
+                "TEMPORARY",
+                exit::TEMPORARY,
+                format!("login failed: {e}; run `twg login` again"),
+            ),
+            DeviceError::OAuth(e) => CliError::new(
+                "LOGIN_FAILED",
+                exit::FAILURE,
+                format!("login failed: {e}; run `twg login` again"),
+            ),
         })?;
         if tokens.refresh_token.is_none() {
             eprintln!("! The server issued no refresh token: you will need to log in again when the access token expires");
         }
         let (user, sites) = flow.identify(&tokens).await;
-        let sites = sites.map_err(|e| CliError::failure(format!("cannot list your sites: {e}; run `twg login` again")))?;
+        let sites = sites.map_err(|e| {
+            CliError::failure(format!("cannot list your sites: {e}; run `twg login` again"))
+        })?;
         let site = pick_site(sites, self.site.as_deref())?;
         let previous = store.load().ok().flatten().map(|l| l.credentials);
-        let creds = flow.credentials(&tokens, user.clone(), site, previous.as_ref(), self.force);
-        twg_common::login::save(&store, &creds).await.map_err(|e| ctx.engine_error(e))?;
-        let who = user
-            .map(|u| if u.email.is_empty() { u.name } else { format!("{} ({})", u.name, u.email) })
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "the approved account".into());
-        println!("✔ Authentication successful!");
-        println!("✔ Authenticated as {who}");
-        println!("✔ Credentials saved to {}", store.auth_path().display());
+        let mut creds = flow.credentials(&tokens, user.clone(), site.clone(), previous.as_ref(), self.force);
+        if let Some(bb) = bitbucket {
+            creds.bitbucket_token = Some(bb);
+        }
+        twg_common::login::save(&store, &creds)
+            .await
+            .map_err(|e| ctx.engine_error(e))?;
+        Ok(Done {
+            user: who(user.as_ref()),
+            site,
+            config_path: store.auth_path().display().to_string(),
+            has_bitbucket_token: creds.bitbucket_token.is_some(),
+            via: "direct",
+        })
+    }
+
+    /// `--with-token`: store an API token read from stdin (or typed without echo).
+    async fn with_token(&self, ctx: &Ctx) -> Result<(), CliError> {
+        let (kind, page) = twg_common::api_token::api_token_page();
+        let token = if std::io::stdin().is_terminal() {
+            eprintln!("Create an {kind} at {page}");
+            crate::prompt::secret("API token", "or pipe it: `twg login --with-token < token.txt`")?
+        } else {
+            crate::prompt::secret_from_stdin("the API token").map_err(|mut e| {
+                e.message = format!("{}; create an {kind} at {page} and pipe it in", e.message);
+                e
+            })?
+        };
+        let config = ctx.config()?;
+        let store = ctx.store(&config);
+        let previous = store.load().ok().flatten().map(|l| l.credentials);
+        let now = twg_common::time::now_unix();
+        let site = pick_site(Vec::new(), self.site.as_deref())?;
+        let user = self.user.as_ref().map(|email| UserInfo {
+            name: email.clone(),
+            email: email.clone(),
+            account_id: String::new(),
+        });
+        let creds = Credentials {
+            oauth: Some(OAuthCredentials {
+                issuer: config.oauth.issuer.clone(),
+                client_id: config.oauth.client_id.clone(),
+                token_endpoint: config.oauth.token_endpoint.clone().unwrap_or_default(),
+                revocation_endpoint: None,
+                scopes: Vec::new(),
+                access_token: token,
+                token_type: twg_common::logout::API_TOKEN_TYPE.into(),
+                expires_at: 0,
+                obtained_at: now,
+                refresh_token: None,
+                refresh_token_issued_at: 0,
+            }),
+            user,
+            site,
+            bitbucket_token: if self.force {
+                None
+            } else {
+                previous.and_then(|p| p.bitbucket_token)
+            },
+        };
+        twg_common::login::save(&store, &creds)
+            .await
+            .map_err(|e| ctx.engine_error(e))?;
+        // A running twgd notices the new file by its changed stamp on the next request.
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({"stored": "api_token", "config_path": store.auth_path().display().to_string()})
+            );
+        } else {
+            println!("✔ API token saved (twg does not refresh API tokens: replace it before it expires, at {page})");
+            println!("✔ Credentials saved to {}", store.auth_path().display());
+        }
         Ok(())
+    }
+}
+
+/// "Name (email)", or whatever part of it the server gave.
+fn who(user: Option<&UserInfo>) -> String {
+    match user {
+        Some(u) if !u.name.is_empty() && !u.email.is_empty() && u.name != u.email => {
+            format!("{} ({})", u.name, u.email)
+        }
+        Some(u) if !u.name.is_empty() => u.name.clone(),
+        Some(u) => u.email.clone(),
+        None => String::new(),
+    }
+}
+
+fn report(ctx: &Ctx, done: &Done, bitbucket_dropped: bool) {
+    let who = if done.user.is_empty() {
+        "the approved account".to_string()
+    } else {
+        done.user.clone()
+    };
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "user": who,
+                "site": done.site.as_ref().map(|s| serde_json::json!({"id": s.id, "name": s.name, "url": s.url})),
+                "config_path": done.config_path,
+                "has_bitbucket_token": done.has_bitbucket_token,
+                "via": done.via,
+            })
+        );
+        return;
+    }
+    println!("✔ Authentication successful!");
+    println!("✔ Authenticated as {who}");
+    println!("✔ Credentials saved to {}", done.config_path);
+    if let Some(s) = &done.site {
+        eprintln!("  Site: {} {}", s.name, s.url);
+    }
+    if bitbucket_dropped {
+        eprintln!("! --force removed the stored Bitbucket token; set a new one with `twg setup bitbucket`");
+    }
+}
+
+/// Prints the code and URL (the code first: the page asks for it), and opens the browser.
+/// Never fails: without a browser the user opens the URL by hand.
+fn show_code(user_code: &str, uri: &str, complete: Option<String>, no_browser: bool) {
+    eprintln!("! First copy your one-time code: {user_code}");
+    eprintln!("  Then open: {uri}");
+    if no_browser {
+        return;
+    }
+    let target = complete.unwrap_or_else(|| uri.to_string());
+    match open::that_detached(&target) {
+        Ok(()) => eprintln!("  (opening your browser)"),
+        Err(_) => eprintln!("  (no browser could be opened; open the URL yourself)"),
+    }
+}
+
+/// A login error from twgd as the user should see it.
+fn login_status(status: tonic::Status, started: bool) -> DaemonLogin {
+    let code = status
+        .metadata()
+        .get("twg-error-code")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let msg = status.message().to_string();
+    match code.as_str() {
+        "LOGIN_DENIED" => return CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, msg).into(),
+        "LOGIN_EXPIRED" => return CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, msg).into(),
+        "LOGIN_FAILED" | "LOGIN_SETUP" => {
+            return CliError::new("LOGIN_FAILED", exit::FAILURE, msg).into();
+        }
+        _ => {}
+    }
+    match daemon_client::rpc_error(status) {
+        RpcFailure::Answered(e) => DaemonLogin::Failed(e),
+        // Before a code was shown, nothing is lost by starting over directly.
+        RpcFailure::Unreachable(why) if !started => DaemonLogin::Fallback(why),
+        RpcFailure::Unreachable(why) => DaemonLogin::Failed(CliError::new(
+            "DAEMON_GONE",
+            exit::TEMPORARY,
+            format!("twgd stopped during the login ({why}); run `twg login` again"),
+        )),
     }
 }
 
@@ -91,13 +426,14 @@ pub fn pick_site(sites: Vec<SiteInfo>, wanted: Option<&str>) -> Result<Option<Si
         SiteChoice::Chosen(s) => Ok(Some(s)),
         SiteChoice::NoSites => Ok(None),
         SiteChoice::NotFound { wanted, available } => Err(CliError::usage(format!(
-            "no site matches `{wanted}`; available: {}",
+            "no site matches `{wanted}`; available: {}. Run `twg login --site <one of them>`",
             list(&available)
         ))),
         SiteChoice::Ask(sites) => {
             if !std::io::stdin().is_terminal() {
                 return Err(CliError::usage(format!(
-                    "several sites are available and stdin is not a terminal; pass --site with one of: {}",
+                    "several sites are available and stdin is not a terminal, so twg cannot ask; \
+                     run `twg login --site <site>` with one of: {}",
                     list(&sites)
                 )));
             }
@@ -110,7 +446,7 @@ pub fn pick_site(sites: Vec<SiteInfo>, wanted: Option<&str>) -> Result<Option<Si
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
-                    return Err(CliError::usage("no site chosen; pass --site"));
+                    return Err(CliError::usage("no site chosen; run `twg login --site <site>`"));
                 }
                 if let Ok(n) = line.trim().parse::<usize>()
                     && (1..=sites.len()).contains(&n)
@@ -128,4 +464,85 @@ fn list(sites: &[SiteInfo]) -> String {
         .map(|s| format!("{} ({})", s.name, s.url))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// "Waiting for approval" on stderr: an animated spinner on a terminal; otherwise one line
+/// per change of message (so logs show when `slow_down` lengthened the interval).
+struct Spinner {
+    shared: SpinnerHandle,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct SpinnerHandle {
+    message: Arc<Mutex<(String, bool)>>,
+    tty: bool,
+}
+
+impl SpinnerHandle {
+    fn set(&self, message: &str) {
+        let mut m = self.message.lock().expect("spinner lock");
+        if m.0 == message {
+            return;
+        }
+        m.0 = message.to_string();
+        if !self.tty {
+            eprintln!("  {message}");
+        }
+    }
+}
+
+impl Spinner {
+    fn new() -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let shared = SpinnerHandle {
+            message: Arc::new(Mutex::new((String::new(), false))),
+            tty,
+        };
+        let task = tty.then(|| {
+            let s = shared.clone();
+            tokio::spawn(async move {
+                const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+                let mut i = 0usize;
+                loop {
+                    {
+                        let mut m = s.message.lock().expect("spinner lock");
+                        if !m.0.is_empty() {
+                            eprint!("\r\x1b[2K{} {}", FRAMES[i % FRAMES.len()], m.0);
+                            let _ = std::io::stderr().flush();
+                            m.1 = true;
+                        }
+                    }
+                    i += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
+        Self { shared, task }
+    }
+
+    fn handle(&self) -> SpinnerHandle {
+        self.shared.clone()
+    }
+
+    fn set(&mut self, message: &str) {
+        self.shared.set(message);
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let drawn = self.shared.message.lock().map(|m| m.1).unwrap_or(false);
+            if drawn {
+                eprint!("\r\x1b[2K");
+                let _ = std::io::stderr().flush();
+            }
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

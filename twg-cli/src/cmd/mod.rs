@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod bitbucket;
 pub mod daemon;
 pub mod doctor;
 pub mod login;

@@ -1,4 +1,5 @@
-//! The file backend: everything in `auth.conf`, saved atomically with mode 0600.
+//! The file backend: everything in `auth.conf`, saved atomically with mode 0600. Also the
+//! parts of `auth.conf` handling that both backends share (read, generation, removal).
 
 use super::format::{self, AuthFile};
 use super::{Loaded, Store, StoreError};
@@ -8,21 +9,16 @@ pub(super) fn load(store: &Store) -> Result<Option<Loaded>, StoreError> {
     let path = store.auth_path();
     // Stamp first: if a save lands between stamp and read, the next check reloads again.
     let stamp = super::FileStamp::of(&path);
-    let text = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(StoreError::Read { path, source }),
+    let Some(file) = read(store)? else {
+        return Ok(None);
     };
-    let text = String::from_utf8(text).map_err(|_| format::FormatError::Corrupt {
-        path: path.clone(),
-        detail: "not UTF-8 text".into(),
-    })?;
-    let file = format::parse(&path, &text)?;
     let generation = file.generation;
+    // The file's own backend wins over the configured one: after `backend` is changed in
+    // config.toml the secrets are still where the last save put them.
     let backend = file.backend;
     let credentials = match backend {
         BackendKind::File => file.into_credentials(),
-        BackendKind::Keyring => super_keyring_fill(store, file)?,
+        BackendKind::Keyring => super::keyring::fill(store, file)?,
     };
     Ok(Some(Loaded {
         credentials,
@@ -32,30 +28,37 @@ pub(super) fn load(store: &Store) -> Result<Option<Loaded>, StoreError> {
     }))
 }
 
-fn super_keyring_fill(
-    _store: &Store,
-    _file: AuthFile,
-) -> Result<super::Credentials, StoreError> {
-    Err(StoreError::Keyring(
-        "this build cannot read keyring-backed credentials yet".into(),
-    ))
-}
-
-fn next_generation(store: &Store) -> u64 {
+/// The parsed `auth.conf`, or `None` when there is none.
+pub(super) fn read(store: &Store) -> Result<Option<AuthFile>, StoreError> {
     let path = store.auth_path();
-    std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| format::parse(&path, &t).ok())
-        .map(|f| f.generation + 1)
-        .unwrap_or(1)
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StoreError::Read { path, source }),
+    };
+    let text = String::from_utf8(text).map_err(|_| format::FormatError::Corrupt {
+        path: path.clone(),
+        detail: "not UTF-8 text".into(),
+    })?;
+    Ok(Some(format::parse(&path, &text)?))
 }
 
-pub(super) fn save(store: &Store, credentials: &super::Credentials) -> Result<u64, StoreError> {
-    crate::paths::ensure_private_dir(store.root())?;
-    let generation = next_generation(store);
+/// The generation the next save gets, and the backend of the file it replaces.
+pub(super) fn next(store: &Store) -> (u64, Option<BackendKind>) {
+    match read(store) {
+        Ok(Some(f)) => (f.generation + 1, Some(f.backend)),
+        _ => (1, None),
+    }
+}
+
+pub(super) fn save(
+    store: &Store,
+    credentials: &super::Credentials,
+    generation: u64,
+) -> Result<(), StoreError> {
     let file = AuthFile::from_credentials(credentials, generation);
     crate::atomic::write_atomic(&store.auth_path(), format::render(&file).as_bytes())?;
-    Ok(generation)
+    Ok(())
 }
 
 pub(super) fn delete(store: &Store) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@
 
 mod file;
 pub mod format;
+pub mod keyring;
 
 use crate::config::BackendKind;
 use crate::lock::LockGuard;
@@ -187,15 +188,62 @@ impl Store {
         file::load(self)
     }
 
-    /// Saves atomically. The guard proves the caller holds the credential lock.
+    /// Saves atomically with the configured backend. The guard proves the caller holds the
+    /// credential lock.
+    ///
+    /// When the previous save used the other backend, its copy of the secrets is removed
+    /// afterwards (switching `backend` in config.toml is an explicit choice, so the secrets
+    /// move rather than linger in two places).
     pub fn save(&self, credentials: &Credentials, guard: &LockGuard) -> Result<u64, StoreError> {
         debug_assert_eq!(guard.path(), self.lock_path());
-        file::save(self, credentials)
+        crate::paths::ensure_private_dir(self.root())?;
+        let (generation, previous) = file::next(self);
+        match self.backend {
+            BackendKind::File => {
+                file::save(self, credentials, generation)?;
+                if previous == Some(BackendKind::Keyring) {
+                    // The file now holds the secrets; a keyring that cannot be reached only
+                    // leaves a stale copy behind, which must not turn a good save into an error.
+                    if let Err(e) = keyring::delete(self) {
+                        tracing::warn!(error = %e, "could not remove the old keyring entry after moving the secrets to auth.conf");
+                    }
+                }
+            }
+            // Writing the keyring-form auth.conf is what takes the secrets out of the file.
+            BackendKind::Keyring => keyring::save(self, credentials, generation)?,
+        }
+        Ok(generation)
+    }
+
+    /// Proves that a save with the configured backend can succeed, before a refresh token is
+    /// spent: for the keyring, that the Secret Service answers and is unlocked.
+    pub fn preflight(&self) -> Result<(), StoreError> {
+        match self.backend {
+            BackendKind::File => Ok(()),
+            BackendKind::Keyring => keyring::probe(self).map_err(|e| {
+                StoreError::Keyring(format!(
+                    "{}. Nothing was sent to the server, so your refresh token is intact",
+                    e.to_string().trim_start_matches("keyring: ")
+                ))
+            }),
+        }
     }
 
     /// Deletes the stored credentials (and keyring secrets). Missing is fine.
+    ///
+    /// The keyring entry goes first: if the keyring cannot be reached, `auth.conf` stays so
+    /// the user can retry, rather than orphaning secrets nothing points at any more.
     pub fn delete(&self, guard: &LockGuard) -> Result<(), StoreError> {
         debug_assert_eq!(guard.path(), self.lock_path());
+        let recorded = file::read(self).ok().flatten().map(|f| f.backend);
+        if recorded == Some(BackendKind::Keyring) {
+            keyring::delete(self)?;
+        } else if self.backend == BackendKind::Keyring
+            && let Err(e) = keyring::delete(self)
+        {
+            // Nothing points at a keyring entry here; a leftover one is only cleaned up.
+            tracing::warn!(error = %e, "could not check the keyring for a leftover twg entry");
+        }
         file::delete(self)
     }
 }

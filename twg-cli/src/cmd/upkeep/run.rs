@@ -1,13 +1,47 @@
-//! `twg upkeep run` (being built).
+//! `twg upkeep run`: one upkeep pass now, through twgd when it runs, otherwise the same
+//! pass in this process (refresh if due soon, update check, notification, state save).
 
+use super::status::Report;
 use crate::ctx::Ctx;
+use crate::daemon_client::{RpcFailure, rpc_error};
 use crate::report::CliError;
+use twg_common::rpc::pb;
+use twgd::upkeep::pass;
 
 #[derive(Debug, clap::Args)]
 pub struct Cmd {}
 
 impl Cmd {
-    pub async fn run(self, _ctx: &Ctx) -> Result<(), CliError> {
-        Err(CliError::failure("`twg upkeep run` is not available in this build yet"))
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        let why_local = match crate::daemon_client::connect(ctx).await? {
+            Ok(mut client) => match client
+                .run_upkeep(pb::RunUpkeepRequest {
+                    client: Some(ctx.client_info()),
+                })
+                .await
+            {
+                Ok(r) => {
+                    Report::new(ctx, r.into_inner(), None)?.print(ctx);
+                    return Ok(());
+                }
+                Err(status) => match rpc_error(status) {
+                    RpcFailure::Answered(e) => return Err(e),
+                    RpcFailure::Unreachable(m) => format!("twgd stopped answering ({m})"),
+                },
+            },
+            Err(_) => "twgd is not running".to_string(),
+        };
+        let engine = ctx.engine()?;
+        let opts = pass::PassOptions {
+            by: "twg upkeep run",
+            next_run_at: None,
+        };
+        let state = pass::run(pass::Auth::Engine(&engine), opts)
+            .await
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        let status = twgd::upkeep::to_proto(&state, false, 0);
+        let note = format!("{why_local}; ran the upkeep pass in this process");
+        Report::new(ctx, status, Some(note))?.print(ctx);
+        Ok(())
     }
 }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy, one release build, then all tests against
+# the built binaries. This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
+export RUST_BACKTRACE=0
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo build --release --workspace --all-targets --locked
+cargo test --release --workspace --locked

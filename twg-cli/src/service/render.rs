@@ -1,0 +1,146 @@
+//! Renders the service files in `packaging/` (embedded at build time) with real paths.
+//!
+//! Each format has its own quoting rules; a path with a space, `%`, `$`, `"` or `&` must
+//! reach the service manager unchanged, so every value is escaped for its format here.
+
+use std::path::Path;
+
+pub const SYSTEMD_UNIT: &str = include_str!("../../../packaging/systemd/twgd.service");
+pub const LAUNCHD_PLIST: &str = include_str!("../../../packaging/macos/com.atlassian.twgd.plist");
+pub const TASK_XML: &str = include_str!("../../../packaging/windows/twgd-task.xml");
+
+/// The systemd user unit running `daemon` with `env`.
+pub fn systemd_unit(daemon: &Path, env: &[(String, String)]) -> String {
+    let exec = systemd_quote(&daemon.to_string_lossy(), true);
+    let environment = env
+        .iter()
+        .map(|(k, v)| format!("Environment={}", systemd_quote(&format!("{k}={v}"), false)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    fill(
+        SYSTEMD_UNIT,
+        &[("{{TWGD}}", &exec), ("{{ENVIRONMENT}}", &environment)],
+    )
+}
+
+/// The LaunchAgent plist running `daemon` with `env`, stderr appended to `log`.
+pub fn launchd_plist(daemon: &Path, env: &[(String, String)], log: &Path) -> String {
+    let environment = env
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "    <key>{}</key>\n    <string>{}</string>",
+                xml_escape(k),
+                xml_escape(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fill(
+        LAUNCHD_PLIST,
+        &[
+            ("{{TWGD}}", &xml_escape(&daemon.to_string_lossy())),
+            ("{{ENVIRONMENT}}", &environment),
+            ("{{LOG}}", &xml_escape(&log.to_string_lossy())),
+        ],
+    )
+}
+
+/// The Task Scheduler definition running `daemon` at `user`'s logon.
+pub fn task_xml(daemon: &Path, user: &str) -> String {
+    fill(
+        TASK_XML,
+        &[
+            ("{{TWGD}}", &xml_escape(&daemon.to_string_lossy())),
+            ("{{USER}}", &xml_escape(user)),
+        ],
+    )
+}
+
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        out = out.replace(key, value);
+    }
+    debug_assert!(
+        !out.contains("{{"),
+        "unfilled placeholder in a service template"
+    );
+    out
+}
+
+/// A double-quoted systemd word. `%` starts a specifier everywhere; `$` expands variables in
+/// `ExecStart=` only, so it is doubled there.
+fn systemd_quote(value: &str, exec: bool) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '%' => out.push_str("%%"),
+            '$' if exec => out.push_str("$$"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn xml_escape(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_unit_quotes_paths_and_environment() {
+        let unit = systemd_unit(
+            Path::new("/home/a b/100%/$x/twgd"),
+            &[("TWG_SOCKET".into(), "/run/user/1/twg/twgd.sock".into())],
+        );
+        assert!(
+            unit.contains("ExecStart=\"/home/a b/100%%/$$x/twgd\"\n"),
+            "{unit}"
+        );
+        assert!(
+            unit.contains("Environment=\"TWG_SOCKET=/run/user/1/twg/twgd.sock\"\n"),
+            "{unit}"
+        );
+        assert!(unit.contains("Restart=on-failure"));
+        assert!(!unit.contains("{{"));
+    }
+
+    #[test]
+    fn plist_and_task_escape_xml() {
+        let plist = launchd_plist(
+            Path::new("/Users/a&b/twgd"),
+            &[("K".into(), "<v>".into())],
+            Path::new("/tmp/log"),
+        );
+        assert!(
+            plist.contains("<string>/Users/a&amp;b/twgd</string>"),
+            "{plist}"
+        );
+        assert!(
+            plist.contains("<key>K</key>\n    <string>&lt;v&gt;</string>"),
+            "{plist}"
+        );
+        assert!(!plist.contains("{{"));
+        let task = task_xml(Path::new(r"C:\Users\a\twgd.exe"), r"DOM\a");
+        assert!(
+            task.contains(r"<Command>C:\Users\a\twgd.exe</Command>"),
+            "{task}"
+        );
+        assert!(task.contains(r"<UserId>DOM\a</UserId>"));
+        assert!(!task.contains("{{"));
+    }
+}
