@@ -90,8 +90,8 @@ pub fn parse(path: &Path, text: &str) -> Result<AdminCredentials, AdminError> {
         path: path.into(),
         detail,
     };
-    let probe: VersionProbe = toml::from_str(text)
-        .map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
+    let probe: VersionProbe =
+        toml::from_str(text).map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
     match probe.version {
         None => return Err(corrupt("no `version` key".into())),
         Some(0) => return Err(corrupt("version 0 is not a valid format".into())),
@@ -211,7 +211,9 @@ saved_at = 1795993200
     #[test]
     fn errors_never_echo_the_key() {
         let text = "version = 1\nemail = \"a\"\norg_id = \"o\"\napi_key = \"SECRET-KEY\" junk\n";
-        let err = parse(Path::new("admin.conf"), text).unwrap_err().to_string();
+        let err = parse(Path::new("admin.conf"), text)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("SECRET-KEY"), "{err}");
         assert!(err.contains("line 4"), "{err}");
         assert!(!format!("{:?}", sample()).contains("ATAT-key"));

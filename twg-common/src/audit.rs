@@ -66,7 +66,9 @@ impl AuditRecord {
 pub enum AuditError {
     #[error("cannot prepare the audit directory: {0}")]
     Dir(#[from] crate::paths::PathError),
-    #[error("cannot write the audit log {path}: {source}; check the state directory's permissions and free space")]
+    #[error(
+        "cannot write the audit log {path}: {source}; check the state directory's permissions and free space"
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,

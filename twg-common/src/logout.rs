@@ -52,7 +52,11 @@ pub struct LogoutOutcome {
 
 /// Revokes and removes the stored credentials under the credential lock. With `all`, the
 /// Bitbucket token goes too and `auth.conf` is deleted.
-pub async fn logout(store: &Store, http: &HttpClient, all: bool) -> Result<LogoutOutcome, EngineError> {
+pub async fn logout(
+    store: &Store,
+    http: &HttpClient,
+    all: bool,
+) -> Result<LogoutOutcome, EngineError> {
     let sandbox = |detail: String| EngineError::Sandbox {
         config_dir: store.root().to_path_buf(),
         detail,
@@ -106,7 +110,11 @@ async fn revoke_all(http: &HttpClient, oauth: &OAuthCredentials) -> Revocation {
             "API tokens cannot be revoked through OAuth; delete it on the API token page".into(),
         );
     }
-    let Some(endpoint) = oauth.revocation_endpoint.as_deref().filter(|e| !e.is_empty()) else {
+    let Some(endpoint) = oauth
+        .revocation_endpoint
+        .as_deref()
+        .filter(|e| !e.is_empty())
+    else {
         return Revocation::Skipped(format!(
             "{} advertises no revocation endpoint",
             oauth.issuer
@@ -190,7 +198,10 @@ mod tests {
         let Revocation::Failed(msg) = r else {
             panic!("expected a failure, got {r:?}")
         };
-        assert!(msg.contains("refresh token") && msg.contains("access token"), "{msg}");
+        assert!(
+            msg.contains("refresh token") && msg.contains("access token"),
+            "{msg}"
+        );
         assert!(!msg.contains("\"rt\"") && !msg.contains("at\""), "{msg}");
     }
 

@@ -98,8 +98,13 @@ pub fn lock_file(root: &Path) -> PathBuf {
     root.join("upkeep.json.lock")
 }
 
-/// Takes the upkeep lock (waits for a pass in another process to finish).
+/// Takes the upkeep lock (waits for a pass in another process to finish), creating the
+/// private config root first: upkeep may run before anyone has logged in.
 pub async fn lock(root: &Path) -> Result<LockGuard, StateError> {
+    crate::paths::ensure_private_dir(root).map_err(|e| StateError::Write {
+        path: crate::paths::upkeep_file(root),
+        detail: e.to_string(),
+    })?;
     Ok(lock::lock(&lock_file(root), LOCK_TIMEOUT).await?)
 }
 

@@ -90,7 +90,10 @@ pub fn record(_daemon: &Daemon, peer: Peer, client: Option<&ClientInfo>, token: 
         Err(TrySendError::Full(_)) => {
             let n = log.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if !log.warned_full.swap(true, Ordering::Relaxed) {
-                tracing::warn!(dropped = n, "the audit log cannot keep up; dropping records rather than slowing token requests");
+                tracing::warn!(
+                    dropped = n,
+                    "the audit log cannot keep up; dropping records rather than slowing token requests"
+                );
             }
         }
         Err(TrySendError::Disconnected(_)) => {

@@ -221,10 +221,8 @@ impl Daemon {
                 false
             }
         };
-        if due {
-            if let Err(e) = self.token(Need::default()).await {
-                tracing::warn!(error = %e, code = e.code(), "proactive refresh failed");
-            }
+        if due && let Err(e) = self.token(Need::default()).await {
+            tracing::warn!(error = %e, code = e.code(), "proactive refresh failed");
         }
     }
 

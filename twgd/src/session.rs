@@ -66,8 +66,12 @@ fn purge_expired() {
     for p in expired {
         tracing::info!("a login waiting for a site choice expired; revoking its tokens");
         tokio::spawn(async move {
-            if let (Some(endpoint), Some(rt)) = (&p.flow.endpoints.revocation, &p.tokens.refresh_token) {
-                let http = match HttpClient::new(&Config::load(&p.root).unwrap_or_else(|_| fallback_config(&p.root))) {
+            if let (Some(endpoint), Some(rt)) =
+                (&p.flow.endpoints.revocation, &p.tokens.refresh_token)
+            {
+                let http = match HttpClient::new(
+                    &Config::load(&p.root).unwrap_or_else(|_| fallback_config(&p.root)),
+                ) {
                     Ok(h) => h,
                     Err(_) => return,
                 };
@@ -109,7 +113,9 @@ fn device_error(e: DeviceError) -> Status {
 
 fn setup_error(what: &str, e: impl std::fmt::Display) -> Status {
     status_with_code(
-        Status::unavailable(format!("{what}: {e}; check the network and the OAuth settings, then run `twg login` again")),
+        Status::unavailable(format!(
+            "{what}: {e}; check the network and the OAuth settings, then run `twg login` again"
+        )),
         "LOGIN_SETUP",
     )
 }
@@ -205,14 +211,14 @@ pub async fn login(
                 return;
             }
         };
-        let _ = tx.send(progress("Approved; reading your account and sites")).await;
+        let _ = tx
+            .send(progress("Approved; reading your account and sites"))
+            .await;
         let (user, sites) = flow.identify(&tokens).await;
         let sites = match sites {
             Ok(s) => s,
             Err(e) => {
-                let _ = tx
-                    .send(Err(setup_error("cannot list your sites", e)))
-                    .await;
+                let _ = tx.send(Err(setup_error("cannot list your sites", e))).await;
                 return;
             }
         };
@@ -261,19 +267,29 @@ async fn park(parked: Pending, sites: Vec<SiteInfo>, unmatched: String, tx: Tx) 
         .lock()
         .expect("pending lock")
         .insert(login_id, parked);
-    let _ = tx.send(event(pb::login_event::Event::ChooseSite(choice))).await;
+    let _ = tx
+        .send(event(pb::login_event::Event::ChooseSite(choice)))
+        .await;
 }
 
 /// Saves the new credentials (lock + atomic save), refreshes the daemon's cache, and
 /// reports who logged in.
-async fn finish(daemon: &Daemon, p: Pending, site: Option<SiteInfo>) -> Result<pb::LoginEvent, Status> {
+async fn finish(
+    daemon: &Daemon,
+    p: Pending,
+    site: Option<SiteInfo>,
+) -> Result<pb::LoginEvent, Status> {
     let store = daemon.engine().store();
     // A file that cannot be read must not block a fresh login (that is how users repair it);
     // only the Bitbucket token is taken from it.
     let previous = store.load().ok().flatten().map(|l| l.credentials);
-    let mut creds = p
-        .flow
-        .credentials(&p.tokens, p.user.clone(), site.clone(), previous.as_ref(), p.force);
+    let mut creds = p.flow.credentials(
+        &p.tokens,
+        p.user.clone(),
+        site.clone(),
+        previous.as_ref(),
+        p.force,
+    );
     if let Some(bb) = p.bitbucket_token {
         creds.bitbucket_token = Some(bb);
     }

@@ -31,7 +31,11 @@ fn all_audit_text(dir: &std::path::Path) -> String {
     let mut all = String::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.file_name().unwrap().to_string_lossy().starts_with("audit.jsonl") {
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("audit.jsonl")
+        {
             all.push_str(&std::fs::read_to_string(&p).unwrap());
         }
     }
@@ -58,7 +62,10 @@ fn each_hand_out_is_recorded_with_the_callers_pid_and_exe_and_no_token() {
     }
     let token = env.access_token();
     let fp = Secret::new(token.clone()).fingerprint();
-    let twg = std::fs::canonicalize(twg_e2e::bin("twg")).unwrap().display().to_string();
+    let twg = std::fs::canonicalize(twg_e2e::bin("twg"))
+        .unwrap()
+        .display()
+        .to_string();
 
     // Readable at once: the writer flushes as soon as its queue is empty.
     let report = audit_json(&env, &[]);
@@ -80,9 +87,20 @@ fn each_hand_out_is_recorded_with_the_callers_pid_and_exe_and_no_token() {
     let table = text(&out).0;
     let lines: Vec<_> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
-    assert!(lines[0].starts_with("TIME") && lines[0].ends_with("FINGERPRINT"), "{table}");
+    assert!(
+        lines[0].starts_with("TIME") && lines[0].ends_with("FINGERPRINT"),
+        "{table}"
+    );
     let last: Vec<_> = lines[3].split_whitespace().collect();
-    assert_eq!(last[1..], [pids[2].to_string().as_str(), twg.as_str(), "gemini-cli", fp.as_str()]);
+    assert_eq!(
+        last[1..],
+        [
+            pids[2].to_string().as_str(),
+            twg.as_str(),
+            "gemini-cli",
+            fp.as_str()
+        ]
+    );
 
     // Private files, and no secret in them.
     let dir = state_dir(&env);
@@ -95,19 +113,39 @@ fn each_hand_out_is_recorded_with_the_callers_pid_and_exe_and_no_token() {
     // With the daemon stopped the log is still readable, and --limit keeps the newest.
     assert_eq!(daemon.terminate(), Some(0));
     let report = audit_json(&env, &["--limit", "2"]);
-    let got: Vec<_> = report["records"].as_array().unwrap().iter().map(|r| r["pid"].clone()).collect();
+    let got: Vec<_> = report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pid"].clone())
+        .collect();
     assert_eq!(got, [pids[1], pids[2]].map(serde_json::Value::from));
 
     // --since: a time in the future selects nothing; a window back from now selects all.
-    assert_eq!(audit_json(&env, &["--since", "2999-01-01T00:00:00Z"])["records"], serde_json::json!([]));
-    assert_eq!(audit_json(&env, &["--since", "10m"])["records"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        audit_json(&env, &["--since", "2999-01-01T00:00:00Z"])["records"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        audit_json(&env, &["--since", "10m"])["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let out = env.twg(&["auth", "audit", "--since", "last tuesday"]);
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
 
     // A client that refreshes by itself never talks to twgd, so nothing new is recorded.
-    env.set("TWG_SOCKET", &env.dir.path().join("nowhere.sock").display().to_string());
+    env.set(
+        "TWG_SOCKET",
+        &env.dir.path().join("nowhere.sock").display().to_string(),
+    );
     assert!(env.twg(&["auth", "token"]).status.success());
-    assert_eq!(audit_json(&env, &[])["records"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        audit_json(&env, &[])["records"].as_array().unwrap().len(),
+        3
+    );
 }
 
 #[test]
@@ -116,7 +154,11 @@ fn an_empty_log_is_not_an_error() {
     let env = Env::new(&idp.url);
     let out = env.twg(&["auth", "audit"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    assert!(text(&out).0.contains("No token hand-outs recorded"), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("No token hand-outs recorded"),
+        "{:?}",
+        text(&out)
+    );
     assert_eq!(audit_json(&env, &[])["records"], serde_json::json!([]));
 }
 
@@ -130,7 +172,9 @@ fn hammer(env: &Env, n: usize, conns: usize) {
     rt.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            let mut c = twg_common::rpc::connect(&env.socket, Duration::from_secs(5)).await.unwrap();
+            let mut c = twg_common::rpc::connect(&env.socket, Duration::from_secs(5))
+                .await
+                .unwrap();
             let per = n / conns;
             tasks.push(tokio::spawn(async move {
                 for _ in 0..per {
@@ -166,18 +210,35 @@ fn the_log_rotates_by_size_and_keeps_every_record_under_load() {
     for p in [&live, &rotated] {
         let len = std::fs::metadata(p).unwrap().len();
         assert!(len <= 1024 * 1024, "{} is {len} bytes", p.display());
-        assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let report = audit_json(&env, &[]);
     let records = report["records"].as_array().unwrap();
-    assert_eq!(records.len(), n, "a queue sized for bursts drops nothing at this rate");
+    assert_eq!(
+        records.len(),
+        n,
+        "a queue sized for bursts drops nothing at this rate"
+    );
     assert_eq!(report["skipped_lines"], 0);
     let me = std::process::id();
-    assert!(records.iter().all(|r| r["pid"] == me && r["agent"] == "codex"));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["pid"] == me && r["agent"] == "codex")
+    );
     let test_exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
     assert_eq!(records[0]["exe"], test_exe.display().to_string());
-    let times: Vec<i64> = records.iter().map(|r| r["unix_ms"].as_i64().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first, newest last");
+    let times: Vec<i64> = records
+        .iter()
+        .map(|r| r["unix_ms"].as_i64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "oldest first, newest last"
+    );
 }
 
 #[test]
@@ -188,7 +249,10 @@ fn a_broken_audit_directory_never_fails_a_token_request() {
     // not because of file modes (which root ignores).
     let blocker = env.dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"").unwrap();
-    env.set("TWG_STATE_DIR", &blocker.join("state").display().to_string());
+    env.set(
+        "TWG_STATE_DIR",
+        &blocker.join("state").display().to_string(),
+    );
     let _daemon = env.start_daemon();
     for _ in 0..5 {
         let out = env.twg(&["auth", "token"]);
@@ -197,9 +261,17 @@ fn a_broken_audit_directory_never_fails_a_token_request() {
     }
     std::thread::sleep(Duration::from_millis(200));
     let log = env.daemon_log();
-    assert_eq!(log.matches("cannot write the audit log").count(), 1, "warn once:\n{log}");
+    assert_eq!(
+        log.matches("cannot write the audit log").count(),
+        1,
+        "warn once:\n{log}"
+    );
     // The reader says what is wrong rather than pretending the log is empty.
     let out = env.twg(&["auth", "audit"]);
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
-    assert!(text(&out).1.contains("cannot read the audit log"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("cannot read the audit log"),
+        "{:?}",
+        text(&out)
+    );
 }

@@ -283,7 +283,10 @@ fn switching_backends_moves_the_secrets_and_leaves_no_copy_behind() {
     let refresh = secret_field(&entry, "refresh_token");
     assert_ne!(refresh, file_refresh);
     let auth = std::fs::read_to_string(env.auth_path()).unwrap();
-    assert!(auth.contains("backend = \"keyring\"") && !auth.contains("access_token"), "{auth}");
+    assert!(
+        auth.contains("backend = \"keyring\"") && !auth.contains("access_token"),
+        "{auth}"
+    );
     assert_not_on_disk(&env, &[&refresh, &secret_field(&entry, "access_token")]);
 
     // And back: the file gets the secrets, the keyring entry is removed.
@@ -293,7 +296,10 @@ fn switching_backends_moves_the_secrets_and_leaves_no_copy_behind() {
     assert!(lookup(&env).is_none(), "the keyring copy was removed");
     let auth = std::fs::read_to_string(env.auth_path()).unwrap();
     assert!(auth.contains("backend = \"file\""), "{auth}");
-    assert_eq!(idp.refresh_token_state(&env.refresh_token())["state"], "current");
+    assert_eq!(
+        idp.refresh_token_state(&env.refresh_token())["state"],
+        "current"
+    );
 }
 
 /// Runs `twg login` to the end, approving the code; returns the output whatever it is.
@@ -309,7 +315,10 @@ fn login_output(env: &Env, idp: &Idp) -> std::process::Output {
     let mut seen = String::new();
     let code = loop {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).expect("read") > 0, "no user code:\n{seen}");
+        assert!(
+            reader.read_line(&mut line).expect("read") > 0,
+            "no user code:\n{seen}"
+        );
         seen.push_str(&line);
         if let Some(c) = line.split("one-time code:").nth(1) {
             break c.trim().to_string();
@@ -332,11 +341,18 @@ fn without_a_secret_service_every_path_fails_clearly_and_nothing_is_written_in_p
     let out = login_output(&env, &idp);
     let (_, stderr) = text(&out);
     assert!(!out.status.success(), "login must fail without a keyring");
-    assert!(stderr.contains("no Secret Service on the session bus"), "{stderr}");
+    assert!(
+        stderr.contains("no Secret Service on the session bus"),
+        "{stderr}"
+    );
     assert!(stderr.contains(r#"backend = "file""#), "{stderr}");
     assert!(!env.auth_path().exists(), "nothing was written");
     for (path, content) in all_files(&env.config_dir) {
-        assert!(!content.contains("token"), "{} holds token data", path.display());
+        assert!(
+            !content.contains("token"),
+            "{} holds token data",
+            path.display()
+        );
     }
 
     // A keyring-backed auth.conf whose keyring went away: reads fail, the file is untouched.
@@ -367,10 +383,17 @@ fn the_refresh_preflight_proves_the_keyring_before_spending_the_refresh_token() 
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("no Secret Service"), "{stderr}");
-    assert!(stderr.contains("Nothing was sent to the server"), "{stderr}");
+    assert!(
+        stderr.contains("Nothing was sent to the server"),
+        "{stderr}"
+    );
     assert_eq!(idp.refresh_requests(), 0, "the refresh token was not spent");
     assert_eq!(idp.refresh_token_state(&refresh)["state"], "current");
-    assert_eq!(std::fs::read(env.auth_path()).unwrap(), before, "auth.conf untouched");
+    assert_eq!(
+        std::fs::read(env.auth_path()).unwrap(),
+        before,
+        "auth.conf untouched"
+    );
 }
 
 #[test]
@@ -398,4 +421,53 @@ fn a_secret_service_that_never_answers_times_out() {
         took >= Duration::from_secs(5) && took < Duration::from_secs(15),
         "took {took:?}"
     );
+}
+
+#[test]
+fn the_bitbucket_token_lives_in_the_keyring_with_or_without_an_oauth_login() {
+    let idp = Idp::start(&[]);
+    let (env, _ss) = keyring_env(&idp);
+    set_backend(&env, "keyring");
+    let bb = "bb-keyring-token-19af";
+    let mut child = env
+        .twg_cmd(&["setup", "bitbucket", "--with-token"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn twg setup bitbucket");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(bb.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let auth = std::fs::read_to_string(env.auth_path()).unwrap();
+    assert!(auth.contains("in_keyring = true"), "{auth}");
+    assert_not_on_disk(&env, &[bb]);
+    assert_eq!(secret_field(&lookup(&env).unwrap(), "bitbucket_token"), bb);
+
+    env.login(&idp, &[]);
+    let entry = lookup(&env).unwrap();
+    assert_eq!(secret_field(&entry, "bitbucket_token"), bb, "login kept it");
+    let status = env.twg(&["auth", "status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(s["has_bitbucket_token"], true, "{s}");
+
+    // Logout keeps the Bitbucket token (in the keyring); --all removes everything.
+    let out = env.twg(&["logout"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let entry = lookup(&env).expect("the Bitbucket token is still stored");
+    assert_eq!(secret_field(&entry, "bitbucket_token"), bb);
+    assert!(
+        entry.get("refresh_token").is_none(),
+        "{}",
+        entry.get("generation").unwrap()
+    );
+    let out = env.twg(&["logout", "--all"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(lookup(&env).is_none());
+    assert!(!env.auth_path().exists());
 }

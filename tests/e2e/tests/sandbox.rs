@@ -20,6 +20,9 @@ fn logged_in(idp: &Idp) -> Env {
     env
 }
 
+/// Variables that make twg detect an agent.
+type AgentEnv<'a> = &'a [(&'a str, &'a str)];
+
 fn require_bwrap() {
     let ok = Command::new("bwrap")
         .args(["--dev-bind", "/", "/", "true"])
@@ -38,13 +41,28 @@ fn sandboxed(env: &Env, agent_env: &[(&str, &str)], args: &[&str]) -> (Option<u3
     let run = env.runtime_dir.display().to_string();
     let sock = env.socket.display().to_string();
     let mut c = env.command("bwrap");
-    c.args(["--dev-bind", "/", "/", "--ro-bind", &cfg, &cfg, "--tmpfs", &run]);
+    c.args([
+        "--dev-bind",
+        "/",
+        "/",
+        "--ro-bind",
+        &cfg,
+        &cfg,
+        "--tmpfs",
+        &run,
+    ]);
     if env.socket.exists() {
         c.args(["--bind", &sock, &sock]);
     }
-    c.args(["--die-with-parent", "--", "sh", "-c", r#"echo "$$"; exec "$0" "$@""#])
-        .arg(twg_e2e::bin("twg"))
-        .args(args);
+    c.args([
+        "--die-with-parent",
+        "--",
+        "sh",
+        "-c",
+        r#"echo "$$"; exec "$0" "$@""#,
+    ])
+    .arg(twg_e2e::bin("twg"))
+    .args(args);
     for (k, v) in agent_env {
         c.env(k, v);
     }
@@ -71,7 +89,10 @@ struct Entry {
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
         let meta = std::fs::symlink_metadata(dir).expect("stat");
-        out.insert(dir.strip_prefix(root).unwrap().to_path_buf(), entry(&meta, Vec::new(), "dir"));
+        out.insert(
+            dir.strip_prefix(root).unwrap().to_path_buf(),
+            entry(&meta, Vec::new(), "dir"),
+        );
         for e in std::fs::read_dir(dir).expect("read_dir") {
             let path = e.expect("entry").path();
             let meta = std::fs::symlink_metadata(&path).expect("stat");
@@ -79,11 +100,20 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
                 walk(root, &path, out);
             } else {
                 let (kind, content) = if meta.file_type().is_symlink() {
-                    ("link", std::fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes())
+                    (
+                        "link",
+                        std::fs::read_link(&path)
+                            .unwrap()
+                            .into_os_string()
+                            .into_encoded_bytes(),
+                    )
                 } else {
                     ("file", std::fs::read(&path).expect("read"))
                 };
-                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), entry(&meta, content, kind));
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    entry(&meta, content, kind),
+                );
             }
         }
     }
@@ -103,7 +133,8 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
 
 fn envelope(out: &Output) -> serde_json::Value {
     let stderr = text(out).1;
-    serde_json::from_str(stderr.trim()).unwrap_or_else(|e| panic!("not a JSON envelope ({e}): {stderr}"))
+    serde_json::from_str(stderr.trim())
+        .unwrap_or_else(|e| panic!("not a JSON envelope ({e}): {stderr}"))
 }
 
 /// Every audit file's bytes, concatenated.
@@ -112,7 +143,12 @@ fn audit_bytes(env: &Env) -> String {
     let mut all = String::new();
     for e in std::fs::read_dir(&dir).expect("state dir exists") {
         let path = e.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with("audit.jsonl") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("audit.jsonl")
+        {
             all.push_str(&std::fs::read_to_string(&path).unwrap());
         }
     }
@@ -129,20 +165,40 @@ fn through_the_daemon_a_sandboxed_client_gets_a_token_and_writes_nothing() {
 
     let (pid, out) = sandboxed(&env, &[("CLAUDECODE", "1")], &["auth", "token"]);
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "exit {:?}: {stderr}", out.status.code());
+    assert!(
+        out.status.success(),
+        "exit {:?}: {stderr}",
+        out.status.code()
+    );
     let token = env.access_token();
     assert_eq!(stdout.trim(), token);
-    assert_eq!(idp.token_requests(), 0, "a fresh token needs no server call");
+    assert_eq!(
+        idp.token_requests(),
+        0,
+        "a fresh token needs no server call"
+    );
 
     // The sandbox really is read-only: a write from inside fails.
     let cfg = env.config_dir.display().to_string();
     let probe = env
         .command("bwrap")
-        .args(["--dev-bind", "/", "/", "--ro-bind", &cfg, &cfg, "--", "touch"])
+        .args([
+            "--dev-bind",
+            "/",
+            "/",
+            "--ro-bind",
+            &cfg,
+            &cfg,
+            "--",
+            "touch",
+        ])
         .arg(env.config_dir.join("probe"))
         .output()
         .unwrap();
-    assert!(!probe.status.success(), "the read-only bind must refuse writes");
+    assert!(
+        !probe.status.success(),
+        "the read-only bind must refuse writes"
+    );
 
     let after = snapshot(&env.config_dir);
     assert_eq!(before, after, "the config directory changed");
@@ -169,8 +225,14 @@ fn through_the_daemon_a_sandboxed_client_gets_a_token_and_writes_nothing() {
     // Neither token is anywhere in the audit files.
     let files = audit_bytes(&env);
     assert!(!files.is_empty());
-    assert!(!files.contains(&token), "the access token leaked into the audit log");
-    assert!(!files.contains(&env.refresh_token()), "the refresh token leaked into the audit log");
+    assert!(
+        !files.contains(&token),
+        "the access token leaked into the audit log"
+    );
+    assert!(
+        !files.contains(&env.refresh_token()),
+        "the refresh token leaked into the audit log"
+    );
 }
 
 /// Stale token, no daemon, read-only config root: for each agent environment, nothing is
@@ -185,7 +247,7 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
     let before = snapshot(&env.config_dir);
     let requests = idp.token_requests();
 
-    let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+    let cases: &[(AgentEnv, Option<&str>)] = &[
         (&[], None),
         (&[("CLAUDECODE", "1")], Some("claude-code")),
         (&[("CODEX_SANDBOX", "seatbelt")], Some("codex")),
@@ -195,12 +257,22 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
         // --json: the envelope, and the snippet parsed in its own format.
         let (_, out) = sandboxed(&env, vars, &["--json", "auth", "token"]);
         assert_eq!(out.status.code(), Some(73), "{vars:?}: {:?}", text(&out));
-        assert!(out.stdout.is_empty(), "no token on stdout: {:?}", text(&out).0);
+        assert!(
+            out.stdout.is_empty(),
+            "no token on stdout: {:?}",
+            text(&out).0
+        );
         let e = envelope(&out);
         let err = &e["error"];
         assert_eq!(err["code"], "SANDBOX_CANNOT_PERSIST", "{e}");
         assert_eq!(err["exit_code"], 73);
-        assert!(err["message"].as_str().unwrap().contains("Nothing was sent"), "{e}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("Nothing was sent"),
+            "{e}"
+        );
         let detail = &err["detail"];
         assert_eq!(detail["config_dir"], cfg.as_str(), "{e}");
         assert_eq!(detail["socket_path"], env.socket.display().to_string());
@@ -209,16 +281,28 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
         match *agent {
             Some("codex") => {
                 assert_eq!(setting["format"], "toml");
-                let doc: toml::Table = setting["content"].as_str().unwrap().parse().expect("the Codex snippet is TOML");
+                let doc: toml::Table = setting["content"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .expect("the Codex snippet is TOML");
                 let fs = doc["permissions"]["twg"]["filesystem"].as_table().unwrap();
-                assert_eq!(fs.get(&cfg).and_then(|v| v.as_str()), Some("write"), "{doc}");
+                assert_eq!(
+                    fs.get(&cfg).and_then(|v| v.as_str()),
+                    Some("write"),
+                    "{doc}"
+                );
                 assert_eq!(doc["default_permissions"].as_str(), Some("twg"));
             }
             Some("claude-code") => {
                 assert_eq!(setting["format"], "json");
                 let doc: serde_json::Value =
-                    serde_json::from_str(setting["content"].as_str().unwrap()).expect("the Claude Code snippet is JSON");
-                assert_eq!(doc["sandbox"]["filesystem"]["allowWrite"], serde_json::json!([cfg]));
+                    serde_json::from_str(setting["content"].as_str().unwrap())
+                        .expect("the Claude Code snippet is JSON");
+                assert_eq!(
+                    doc["sandbox"]["filesystem"]["allowWrite"],
+                    serde_json::json!([cfg])
+                );
                 assert_eq!(doc["sandbox"]["enabled"], true);
             }
             _ => assert!(setting.is_null(), "no agent, no snippet: {e}"),
@@ -228,16 +312,33 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
         let (_, out) = sandboxed(&env, vars, &["auth", "token"]);
         assert_eq!(out.status.code(), Some(73));
         let stderr = text(&out).1;
-        assert!(stderr.contains(&format!("cannot write to its config directory {cfg}")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write to its config directory {cfg}")),
+            "{stderr}"
+        );
         assert!(stderr.contains("Preferred fix"), "{stderr}");
-        assert!(stderr.contains(&env.socket.display().to_string()), "{stderr}");
+        assert!(
+            stderr.contains(&env.socket.display().to_string()),
+            "{stderr}"
+        );
         if agent.is_some() {
-            assert!(stderr.contains(&format!("Alternative: let the agent write {cfg}")), "{stderr}");
+            assert!(
+                stderr.contains(&format!("Alternative: let the agent write {cfg}")),
+                "{stderr}"
+            );
         }
     }
 
-    assert_eq!(idp.token_requests(), requests, "the sandboxed client must not call the token endpoint");
-    assert_eq!(snapshot(&env.config_dir), before, "the config directory changed");
+    assert_eq!(
+        idp.token_requests(),
+        requests,
+        "the sandboxed client must not call the token endpoint"
+    );
+    assert_eq!(
+        snapshot(&env.config_dir),
+        before,
+        "the config directory changed"
+    );
 
     // The refresh token was never spent: the server still accepts it, and a normal refresh
     // outside the sandbox succeeds with it.
@@ -246,7 +347,11 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
     let out = env.twg(&["auth", "token"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(idp.token_requests(), requests + 1, "one refresh, outside");
-    assert_ne!(env.refresh_token(), refresh_token, "rotated and saved outside");
+    assert_ne!(
+        env.refresh_token(),
+        refresh_token,
+        "rotated and saved outside"
+    );
     assert_eq!(text(&out).0.trim(), env.access_token());
 }
 
@@ -257,9 +362,11 @@ fn a_stale_token_is_refreshed_by_the_daemon_outside_the_sandbox() {
     let idp = Idp::start(&[]);
     let env = logged_in(&idp);
     env.make_stale();
-    let _daemon = env.start_daemon();
     let old_refresh = env.refresh_token();
+    // Before the daemon starts: its scheduler may refresh the stale token on its own, and
+    // that refresh and the client's request must add up to one.
     idp.reset_counters();
+    let _daemon = env.start_daemon();
     let (pid, out) = sandboxed(&env, &[("CODEX_SANDBOX", "seatbelt")], &["auth", "token"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(idp.refresh_requests(), 1);

@@ -82,13 +82,12 @@ impl LoginCmd {
         let key = if self.with_key {
             crate::prompt::secret_from_stdin("the Admin API key")?
         } else {
-            crate::prompt::secret(
-                "Admin API key",
-                "pass --with-key and send the key on stdin",
-            )?
+            crate::prompt::secret("Admin API key", "pass --with-key and send the key on stdin")?
         };
         if key.is_empty() {
-            return Err(CliError::usage("the Admin API key is empty; nothing was saved"));
+            return Err(CliError::usage(
+                "the Admin API key is empty; nothing was saved",
+            ));
         }
         let root = ctx.root()?;
         let creds = AdminCredentials {

@@ -23,9 +23,7 @@ pub struct Since(i64);
 
 fn parse_since(s: &str) -> Result<Since, String> {
     let at = if let Ok(d) = humantime::parse_duration(s) {
-        SystemTime::now()
-            .checked_sub(d)
-            .unwrap_or(UNIX_EPOCH)
+        SystemTime::now().checked_sub(d).unwrap_or(UNIX_EPOCH)
     } else if let Ok(t) = humantime::parse_rfc3339_weak(s) {
         t
     } else {
@@ -44,9 +42,8 @@ fn parse_since(s: &str) -> Result<Since, String> {
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         let dir = twg_common::paths::state_dir()?;
-        let read = audit::read(&dir, self.since.map_or(i64::MIN, |s| s.0)).map_err(|e| {
-            CliError::failure(e.to_string())
-        })?;
+        let read = audit::read(&dir, self.since.map_or(i64::MIN, |s| s.0))
+            .map_err(|e| CliError::failure(e.to_string()))?;
         let mut records = read.records;
         if let Some(n) = self.limit {
             records.drain(..records.len().saturating_sub(n));
@@ -72,7 +69,11 @@ impl Cmd {
         if records.is_empty() {
             println!(
                 "No token hand-outs recorded{} in {}.",
-                if self.since.is_some() { " in that period" } else { "" },
+                if self.since.is_some() {
+                    " in that period"
+                } else {
+                    ""
+                },
                 dir.display()
             );
             return Ok(());
@@ -125,10 +126,16 @@ mod tests {
 
     #[test]
     fn since_takes_durations_and_rfc3339() {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
         let Since(ms) = parse_since("2h").unwrap();
         assert!((now_ms - 7_200_000 - ms).abs() < 5_000, "{ms}");
-        assert_eq!(parse_since("2025-01-31T09:00:00Z").unwrap().0, 1_738_314_000_000);
+        assert_eq!(
+            parse_since("2025-01-31T09:00:00Z").unwrap().0,
+            1_738_314_000_000
+        );
         assert!(parse_since("yesterday-ish").is_err());
     }
 

@@ -55,7 +55,9 @@ pub fn prompt_bitbucket_token() -> Result<Option<Secret>, CliError> {
         return Ok(None);
     }
     eprintln!("? Bitbucket Cloud API token (optional; press Enter to skip)");
-    eprintln!("  Create one at {BITBUCKET_TOKEN_URL} (\"Create API token with scopes\" → Bitbucket)");
+    eprintln!(
+        "  Create one at {BITBUCKET_TOKEN_URL} (\"Create API token with scopes\" → Bitbucket)"
+    );
     let token = crate::prompt::secret(
         "Bitbucket token",
         "run `twg setup bitbucket` later from a terminal",

@@ -55,6 +55,8 @@ impl Cmd {
         }
         match writable(&root) {
             Ok(()) => add("config dir", "ok", format!("{} is writable", root.display())),
+            // Env-mode credentials are never refreshed or saved, so CI sandboxes may be read-only.
+            Err(e) if s.source == "env" => add("config dir", "ok", format!("{e}; not needed while credentials come from TWG_TOKEN")),
             Err(e) if s.daemon.is_some() => add("config dir", "warn", format!("{e}; fine while twgd serves tokens")),
             Err(e) => add("config dir", "fail", format!("{e}; refreshing is impossible here. Start twgd outside this sandbox or run `twg auth refresh` in a normal terminal")),
         }

@@ -96,7 +96,11 @@ impl Cmd {
             None => self.direct(ctx, bitbucket).await?,
         };
         // After `--force` without a typed token, the old Bitbucket token is gone: say so.
-        report(ctx, &done, self.force && had_bitbucket && !done.has_bitbucket_token);
+        report(
+            ctx,
+            &done,
+            self.force && had_bitbucket && !done.has_bitbucket_token,
+        );
         Ok(())
     }
 
@@ -111,7 +115,9 @@ impl Cmd {
             client: Some(ctx.client_info()),
             site: self.site.clone().unwrap_or_default(),
             force: self.force,
-            bitbucket_token: bitbucket.map(|b| b.expose().to_string()).unwrap_or_default(),
+            bitbucket_token: bitbucket
+                .map(|b| b.expose().to_string())
+                .unwrap_or_default(),
             login_id: String::new(),
         };
         let mut started = false;
@@ -144,7 +150,12 @@ impl Cmd {
                     Some(Event::DeviceCode(dc)) => {
                         started = true;
                         let complete = Some(dc.verification_uri_complete).filter(|u| !u.is_empty());
-                        show_code(&dc.user_code, &dc.verification_uri, complete, self.no_browser);
+                        show_code(
+                            &dc.user_code,
+                            &dc.verification_uri,
+                            complete,
+                            self.no_browser,
+                        );
                     }
                     Some(Event::Progress(p)) => spinner.set(&p.message),
                     Some(Event::ChooseSite(c)) => break c,
@@ -230,13 +241,20 @@ impl Cmd {
         let handle = spinner.handle();
         let tokens = flow
             .wait(&auth, move |d| {
-                handle.set(&format!("Waiting for approval (checking every {}s)", d.as_secs()))
+                handle.set(&format!(
+                    "Waiting for approval (checking every {}s)",
+                    d.as_secs()
+                ))
             })
             .await;
         spinner.stop();
         let tokens = tokens.map_err(|e| match e {
-            DeviceError::AccessDenied => CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string()),
-            DeviceError::Expired => CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string()),
+            DeviceError::AccessDenied => {
+                CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string())
+            }
+            DeviceError::Expired => {
+                CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string())
+            }
             DeviceError::OAuth(e) if e.is_transient() => CliError::new(
                 "TEMPORARY",
                 exit::TEMPORARY,
@@ -249,15 +267,25 @@ impl Cmd {
             ),
         })?;
         if tokens.refresh_token.is_none() {
-            eprintln!("! The server issued no refresh token: you will need to log in again when the access token expires");
+            eprintln!(
+                "! The server issued no refresh token: you will need to log in again when the access token expires"
+            );
         }
         let (user, sites) = flow.identify(&tokens).await;
         let sites = sites.map_err(|e| {
-            CliError::failure(format!("cannot list your sites: {e}; run `twg login` again"))
+            CliError::failure(format!(
+                "cannot list your sites: {e}; run `twg login` again"
+            ))
         })?;
         let site = pick_site(sites, self.site.as_deref())?;
         let previous = store.load().ok().flatten().map(|l| l.credentials);
-        let mut creds = flow.credentials(&tokens, user.clone(), site.clone(), previous.as_ref(), self.force);
+        let mut creds = flow.credentials(
+            &tokens,
+            user.clone(),
+            site.clone(),
+            previous.as_ref(),
+            self.force,
+        );
         if let Some(bb) = bitbucket {
             creds.bitbucket_token = Some(bb);
         }
@@ -278,7 +306,10 @@ impl Cmd {
         let (kind, page) = twg_common::api_token::api_token_page();
         let token = if std::io::stdin().is_terminal() {
             eprintln!("Create an {kind} at {page}");
-            crate::prompt::secret("API token", "or pipe it: `twg login --with-token < token.txt`")?
+            crate::prompt::secret(
+                "API token",
+                "or pipe it: `twg login --with-token < token.txt`",
+            )?
         } else {
             crate::prompt::secret_from_stdin("the API token").map_err(|mut e| {
                 e.message = format!("{}; create an {kind} at {page} and pipe it in", e.message);
@@ -327,7 +358,9 @@ impl Cmd {
                 serde_json::json!({"stored": "api_token", "config_path": store.auth_path().display().to_string()})
             );
         } else {
-            println!("✔ API token saved (twg does not refresh API tokens: replace it before it expires, at {page})");
+            println!(
+                "✔ API token saved (twg does not refresh API tokens: replace it before it expires, at {page})"
+            );
             println!("✔ Credentials saved to {}", store.auth_path().display());
         }
         Ok(())
@@ -372,7 +405,9 @@ fn report(ctx: &Ctx, done: &Done, bitbucket_dropped: bool) {
         eprintln!("  Site: {} {}", s.name, s.url);
     }
     if bitbucket_dropped {
-        eprintln!("! --force removed the stored Bitbucket token; set a new one with `twg setup bitbucket`");
+        eprintln!(
+            "! --force removed the stored Bitbucket token; set a new one with `twg setup bitbucket`"
+        );
     }
 }
 
@@ -446,7 +481,9 @@ pub fn pick_site(sites: Vec<SiteInfo>, wanted: Option<&str>) -> Result<Option<Si
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
-                    return Err(CliError::usage("no site chosen; run `twg login --site <site>`"));
+                    return Err(CliError::usage(
+                        "no site chosen; run `twg login --site <site>`",
+                    ));
                 }
                 if let Ok(n) = line.trim().parse::<usize>()
                     && (1..=sites.len()).contains(&n)

@@ -11,10 +11,10 @@ pub const TASK_XML: &str = include_str!("../../../packaging/windows/twgd-task.xm
 
 /// The systemd user unit running `daemon` with `env`.
 pub fn systemd_unit(daemon: &Path, env: &[(String, String)]) -> String {
-    let exec = systemd_quote(&daemon.to_string_lossy(), true);
+    let exec = systemd_quote(&daemon.to_string_lossy());
     let environment = env
         .iter()
-        .map(|(k, v)| format!("Environment={}", systemd_quote(&format!("{k}={v}"), false)))
+        .map(|(k, v)| format!("Environment={}", systemd_quote(&format!("{k}={v}"))))
         .collect::<Vec<_>>()
         .join("\n");
     fill(
@@ -69,9 +69,10 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// A double-quoted systemd word. `%` starts a specifier everywhere; `$` expands variables in
-/// `ExecStart=` only, so it is doubled there.
-fn systemd_quote(value: &str, exec: bool) -> String {
+/// A double-quoted systemd word. `%` starts a specifier everywhere. `$` is left alone:
+/// systemd expands variables only in arguments, never in the executable path (checked with
+/// `systemd-analyze verify`), and the unit passes no arguments.
+fn systemd_quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
@@ -79,7 +80,6 @@ fn systemd_quote(value: &str, exec: bool) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '%' => out.push_str("%%"),
-            '$' if exec => out.push_str("$$"),
             '\n' => out.push_str("\\n"),
             c => out.push(c),
         }
@@ -108,7 +108,7 @@ mod tests {
             &[("TWG_SOCKET".into(), "/run/user/1/twg/twgd.sock".into())],
         );
         assert!(
-            unit.contains("ExecStart=\"/home/a b/100%%/$$x/twgd\"\n"),
+            unit.contains("ExecStart=\"/home/a b/100%%/$x/twgd\"\n"),
             "{unit}"
         );
         assert!(

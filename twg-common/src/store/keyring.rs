@@ -280,7 +280,10 @@ mod tests {
         let a = entry_user(Path::new("/home/ada/.config/twg"));
         assert_eq!(a, entry_user(Path::new("/home/ada/.config/twg")));
         assert_ne!(a, entry_user(Path::new("/home/bob/.config/twg")));
-        assert!(a.starts_with("auth:") && a.len() == "auth:".len() + 16, "{a}");
+        assert!(
+            a.starts_with("auth:") && a.len() == "auth:".len() + 16,
+            "{a}"
+        );
     }
 
     #[test]
@@ -315,9 +318,16 @@ mod tests {
     #[test]
     fn user_errors_say_what_to_do_and_name_no_secret() {
         let store = Store::new("/r/twg", BackendKind::Keyring);
-        let e = user_error(&store, "save", Failure::Unavailable("ServiceUnknown".into()));
+        let e = user_error(
+            &store,
+            "save",
+            Failure::Unavailable("ServiceUnknown".into()),
+        );
         let msg = e.to_string();
-        assert!(msg.contains("no Secret Service on the session bus"), "{msg}");
+        assert!(
+            msg.contains("no Secret Service on the session bus"),
+            "{msg}"
+        );
         assert!(msg.contains("gnome-keyring"), "{msg}");
         assert!(msg.contains("backend = \"file\""), "{msg}");
         assert!(msg.contains("/r/twg/config.toml"), "{msg}");

@@ -1,0 +1,138 @@
+//! The upkeep service: generated systemd units pass `systemd-analyze verify`, and on a
+//! machine without a systemd user instance `twg upkeep enable` fails honestly, leaving
+//! nothing installed and a hand-started daemon running.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use twg_e2e::{Env, bin, text};
+
+/// Runs `systemd-analyze --user verify` on `unit`; returns (success, all output).
+fn verify(unit: &Path, runtime_dir: &Path) -> (bool, String) {
+    let out = Command::new("systemd-analyze")
+        .args(["--user", "--man=no", "verify"])
+        .arg(unit)
+        .env("XDG_RUNTIME_DIR", runtime_dir)
+        .output()
+        .expect("systemd-analyze is installed (Debian package `systemd`)");
+    let (o, e) = text(&out);
+    (out.status.success(), format!("{o}{e}"))
+}
+
+/// The unit `twg upkeep enable` would install in `env`, saved as `<dir>/<sub>/twgd.service`.
+fn generated_unit(env: &Env, sub: &str) -> (PathBuf, String) {
+    let out = env.twg(&["upkeep", "enable", "--print"]);
+    let (unit, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let dir = env.dir.path().join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("twgd.service");
+    std::fs::write(&path, &unit).unwrap();
+    (path, unit)
+}
+
+fn runtime(env: &Env) -> PathBuf {
+    std::fs::create_dir_all(&env.runtime_dir).unwrap();
+    env.runtime_dir.clone()
+}
+
+#[test]
+fn generated_units_pass_systemd_analyze_verify() {
+    // 1. twgd found through TWG_DAEMON_BIN (a build outside the install layout).
+    let env = Env::new("http://127.0.0.1:9");
+    let (path, unit) = generated_unit(&env, "plain");
+    assert!(unit.contains(&format!("ExecStart=\"{}\"", bin("twgd").display())), "{unit}");
+    assert!(unit.contains(&format!("Environment=\"TWG_SOCKET={}\"", env.socket.display())), "{unit}");
+    let (ok, output) = verify(&path, &runtime(&env));
+    assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
+
+    // 2. The install layout: the unit names the stable launcher, not a version.
+    let mut env = Env::new("http://127.0.0.1:9");
+    env.unset("TWG_DAEMON_BIN");
+    let install = env.home.join(".local/share/twg");
+    std::fs::create_dir_all(install.join("versions/1.2.3")).unwrap();
+    std::os::unix::fs::symlink(bin("twgd"), install.join("versions/1.2.3/twgd")).unwrap();
+    std::os::unix::fs::symlink("versions/1.2.3", install.join("current")).unwrap();
+    let (path, unit) = generated_unit(&env, "layout");
+    assert!(unit.contains(&format!("ExecStart=\"{}/current/twgd\"", install.display())), "{unit}");
+    let (ok, output) = verify(&path, &runtime(&env));
+    assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
+
+    // 3. A path systemd would misread unless escaped (space, specifier, variable).
+    let mut env = Env::new("http://127.0.0.1:9");
+    let odd = env.dir.path().join("odd dir 100% $HOME");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::os::unix::fs::symlink(bin("twgd"), odd.join("twgd")).unwrap();
+    env.set("TWG_DAEMON_BIN", &odd.join("twgd").display().to_string());
+    let (path, unit) = generated_unit(&env, "odd");
+    let (ok, output) = verify(&path, &runtime(&env));
+    assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
+    // And verify does catch a bad path, so the checks above mean something.
+    std::fs::remove_file(odd.join("twgd")).unwrap();
+    let (ok, output) = verify(&path, &runtime(&env));
+    assert!(!ok, "a missing ExecStart must fail verification: {output}");
+    assert!(output.contains("odd dir 100% $HOME/twgd"), "systemd read the unescaped path: {output}");
+}
+
+#[test]
+fn the_packaged_unit_file_verifies_once_rendered() {
+    let env = Env::new("http://127.0.0.1:9");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd/twgd.service");
+    let text = std::fs::read_to_string(&template).unwrap();
+    assert!(text.contains("Restart=on-failure"));
+    let rendered = text
+        .replace("{{TWGD}}", &bin("twgd").display().to_string())
+        .replace("{{ENVIRONMENT}}", "");
+    assert!(!rendered.contains("{{"), "every placeholder is known: {rendered}");
+    let dir = env.dir.path().join("static");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("twgd.service");
+    std::fs::write(&path, rendered).unwrap();
+    let (ok, output) = verify(&path, &runtime(&env));
+    assert!(ok && output.trim().is_empty(), "verify: {output}");
+}
+
+#[test]
+fn enable_without_a_user_manager_fails_with_the_real_error_and_leaves_nothing() {
+    let env = Env::new("http://127.0.0.1:9");
+    std::fs::create_dir_all(&env.runtime_dir).unwrap();
+    // What systemctl itself says here (no user instance, no user bus).
+    let probe = env.command("systemctl").args(["--user", "daemon-reload"]).output().unwrap();
+    assert!(!probe.status.success(), "this test needs a machine without a systemd user instance");
+    let real_error = text(&probe).1.trim().to_string();
+    assert!(!real_error.is_empty());
+
+    // A daemon started by hand keeps running through the failed attempt.
+    let daemon = env.start_daemon();
+    let out = env.twg(&["upkeep", "enable"]);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(!o.contains('✔'), "no success claimed: {o}");
+    assert!(e.contains(&real_error), "the real systemctl error `{real_error}` is reported:\n{e}");
+    assert!(e.contains("loginctl enable-linger"), "{e}");
+    assert!(e.contains("twg daemon start"), "{e}");
+    let unit_dir = env.home.join(".config/systemd/user");
+    assert!(!unit_dir.join("twgd.service").exists(), "the unit file was removed again");
+    assert!(!unit_dir.join("default.target.wants/twgd.service").exists());
+    let status = env.twg(&["--json", "upkeep", "status"]);
+    let (so, se) = text(&status);
+    let report: serde_json::Value = serde_json::from_str(so.trim()).unwrap_or_else(|_| panic!("{so}\n{se}"));
+    assert_eq!(report["service_enabled"], false, "upkeep status says disabled: {report}");
+    let status = env.twg(&["--json", "daemon", "status"]);
+    assert!(status.status.success(), "the hand-started daemon still runs: {:?}", text(&status));
+    let st: serde_json::Value = serde_json::from_str(text(&status).0.trim()).unwrap();
+    assert_eq!(st["pid"].as_u64(), Some(daemon.pid() as u64));
+
+    // Disabling what is not enabled is a no-op that says so.
+    let out = env.twg(&["upkeep", "disable"]);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(o.contains("not enabled"), "{o}");
+
+    // JSON mode carries the guidance too.
+    let out = env.twg(&["--json", "upkeep", "enable"]);
+    let err: serde_json::Value = serde_json::from_str(text(&out).1.trim()).unwrap();
+    assert_eq!(err["error"]["code"], "UPKEEP_ENABLE_FAILED");
+    assert!(err["error"]["message"].as_str().unwrap().contains(&real_error));
+    assert!(err["error"]["detail"]["guidance"].as_str().unwrap().contains("loginctl"));
+    assert!(!unit_dir.join("twgd.service").exists());
+}
