@@ -124,6 +124,19 @@ impl Engine {
         let loaded = self.load_oauth()?;
         let now = now_unix();
         let oauth = loaded.credentials.oauth.as_ref().expect("checked");
+        if crate::logout::is_api_token(oauth) {
+            if need.force {
+                let (name, url) = crate::api_token::api_token_page();
+                return Err(EngineError::NotRefreshable(format!(
+                    "an {name} cannot be refreshed; create a new one at {url} and run `twg login --with-token`"
+                )));
+            }
+            return Ok(Refreshed {
+                loaded,
+                outcome: Outcome::Fresh,
+                warning: None,
+            });
+        }
         if !needs_refresh(oauth, now, need) {
             return Ok(Refreshed {
                 loaded,

@@ -24,6 +24,8 @@ pub enum EngineError {
     Transient(String),
     #[error("the authorization server refused the refresh: {0}. Check the OAuth settings, then run `twg login`")]
     Rejected(String),
+    #[error("{0}")]
+    NotRefreshable(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
@@ -48,6 +50,7 @@ impl EngineError {
                 exit::CONFIG
             }
             EngineError::Rejected(_)
+            | EngineError::NotRefreshable(_)
             | EngineError::Store(_)
             | EngineError::Http(_)
             | EngineError::PersistAfterRefresh { .. } => exit::FAILURE,
@@ -63,6 +66,7 @@ impl EngineError {
             EngineError::Busy(_) => "LOCK_BUSY",
             EngineError::Transient(_) => "TEMPORARY",
             EngineError::Rejected(_) => "REFRESH_REJECTED",
+            EngineError::NotRefreshable(_) => "NOT_REFRESHABLE",
             EngineError::Store(crate::store::StoreError::Format(_)) => "CONFIG_CORRUPT",
             EngineError::Config(_) => "CONFIG_INVALID",
             EngineError::Store(_) => "STORE_ERROR",

@@ -2,6 +2,7 @@
 //! machine without a systemd user instance `twg upkeep enable` fails honestly, leaving
 //! nothing installed and a hand-started daemon running.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use twg_e2e::{Env, bin, text};
@@ -135,4 +136,107 @@ fn enable_without_a_user_manager_fails_with_the_real_error_and_leaves_nothing() 
     assert!(err["error"]["message"].as_str().unwrap().contains(&real_error));
     assert!(err["error"]["detail"]["guidance"].as_str().unwrap().contains("loginctl"));
     assert!(!unit_dir.join("twgd.service").exists());
+}
+
+/// A real systemd user manager in a private mount namespace (where `/run/systemd/system`
+/// exists, so systemd agrees to run), using the test's runtime and config directories.
+/// Dropping it stops the manager with SIGTERM, which stops its services too.
+struct UserManager {
+    proc: twg_e2e::Proc,
+}
+
+impl UserManager {
+    fn start(env: &Env) -> UserManager {
+        std::fs::create_dir_all(&env.runtime_dir).unwrap();
+        let child = env
+            .command("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec /lib/systemd/systemd --user",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("unshare");
+        let mgr = UserManager { proc: twg_e2e::Proc { child } };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = env.command("systemctl").args(["--user", "is-system-running"]).output().unwrap();
+            let state = text(&out).0;
+            if state.contains("running") || state.contains("degraded") {
+                return mgr;
+            }
+            assert!(std::time::Instant::now() < deadline, "the user manager did not start: {state}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for UserManager {
+    fn drop(&mut self) {
+        self.proc.terminate();
+    }
+}
+
+fn daemon_pid(env: &Env) -> Option<u64> {
+    let out = env.twg(&["--json", "daemon", "status"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(text(&out).0.trim()).ok()?["pid"].as_u64()
+}
+
+#[test]
+fn enable_and_disable_with_a_real_user_manager() {
+    let env = Env::new("http://127.0.0.1:9");
+    let _manager = UserManager::start(&env);
+    // A credential that disable must keep.
+    let mut save = env.twg_cmd(&["setup", "bitbucket", "--with-token"]);
+    save.stdin(std::process::Stdio::piped());
+    let mut child = save.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"bb-token\n").unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let out = env.twg(&["upkeep", "enable"]);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("Upkeep enabled"), "{o}");
+    let unit_dir = env.home.join(".config/systemd/user");
+    assert!(unit_dir.join("twgd.service").is_file());
+    assert!(unit_dir.join("default.target.wants/twgd.service").exists());
+    let main_pid = |env: &Env| -> u64 {
+        let out = env.command("systemctl").args(["--user", "show", "-p", "MainPID", "--value", "twgd.service"]).output().unwrap();
+        text(&out).0.trim().parse().unwrap()
+    };
+    let pid = daemon_pid(&env).expect("twgd answers");
+    assert_eq!(pid, main_pid(&env), "the twgd that answers is the service's");
+    let status: serde_json::Value =
+        serde_json::from_str(text(&env.twg(&["--json", "upkeep", "status"])).0.trim()).unwrap();
+    assert_eq!(status["service_enabled"], true, "{status}");
+
+    // Restart=on-failure: a crashed twgd comes back.
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let restarted = loop {
+        if let Some(p) = daemon_pid(&env).filter(|p| *p != pid) {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "systemd did not restart twgd");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(restarted, main_pid(&env));
+
+    let out = env.twg(&["upkeep", "disable"]);
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(o.contains("Upkeep disabled") && o.contains("credentials are kept"), "{o}");
+    assert!(!unit_dir.join("twgd.service").exists());
+    assert!(!unit_dir.join("default.target.wants/twgd.service").exists());
+    assert_eq!(daemon_pid(&env), None, "the service's twgd was stopped");
+    assert!(std::fs::read_to_string(env.auth_path()).unwrap().contains("bitbucket"), "credentials kept");
+    let status: serde_json::Value =
+        serde_json::from_str(text(&env.twg(&["--json", "upkeep", "status"])).0.trim()).unwrap();
+    assert_eq!(status["service_enabled"], false, "{status}");
 }

@@ -25,6 +25,7 @@ pub struct DeviceAuthorization {
     pub user_code: String,
     pub expires_in: Duration,
     pub interval: Duration,
+    started: std::time::Instant,
     inner: oauth2::StandardDeviceAuthorizationResponse,
 }
 
@@ -78,6 +79,7 @@ pub async fn start(
         user_code: inner.user_code().secret().to_string(),
         expires_in: inner.expires_in(),
         interval: inner.interval(),
+        started: std::time::Instant::now(),
         inner,
     })
 }
@@ -93,28 +95,42 @@ pub async fn poll(
 ) -> Result<TokenSet, DeviceError> {
     let c = client(endpoints, client_id)?;
     let on_wait = &on_wait;
-    let result = c
-        .exchange_device_access_token(&auth.inner)
-        .set_max_backoff_interval(Duration::from_secs(30))
-        .request_async(
-            &http.oauth2(),
-            move |d| {
-                on_wait(d);
-                tokio::time::sleep(d)
+    loop {
+        let remaining = auth.expires_in.saturating_sub(auth.started.elapsed());
+        if remaining.is_zero() {
+            return Err(DeviceError::Expired);
+        }
+        let result = c
+            .exchange_device_access_token(&auth.inner)
+            .set_max_backoff_interval(Duration::from_secs(30))
+            .request_async(
+                &http.oauth2(),
+                move |d| {
+                    on_wait(d);
+                    tokio::time::sleep(d)
+                },
+                Some(remaining),
+            )
+            .await;
+        match result {
+            Ok(resp) => return Ok(TokenSet::from_oauth2(&resp)),
+            Err(e) => match OAuthError::from_request(&endpoints.token, e) {
+                OAuthError::Rejected { code, .. } if code == "access_denied" => {
+                    return Err(DeviceError::AccessDenied);
+                }
+                OAuthError::Rejected { code, .. } if code == "expired_token" => {
+                    return Err(DeviceError::Expired);
+                }
+                // A 5xx, an HTML page from a proxy or `temporarily_unavailable` is not the end
+                // of the login: back off and keep polling until the code expires.
+                OAuthError::Transient(msg) => {
+                    tracing::warn!(error = %msg, "device poll failed; retrying");
+                    let pause = (auth.interval * 2).max(Duration::from_secs(5));
+                    on_wait(pause);
+                    tokio::time::sleep(pause.min(remaining)).await;
+                }
+                other => return Err(DeviceError::OAuth(other)),
             },
-            None,
-        )
-        .await;
-    match result {
-        Ok(resp) => Ok(TokenSet::from_oauth2(&resp)),
-        Err(e) => match OAuthError::from_request(&endpoints.token, e) {
-            OAuthError::Rejected { code, .. } if code == "access_denied" => {
-                Err(DeviceError::AccessDenied)
-            }
-            OAuthError::Rejected { code, .. } if code == "expired_token" => {
-                Err(DeviceError::Expired)
-            }
-            other => Err(DeviceError::OAuth(other)),
-        },
+        }
     }
 }
