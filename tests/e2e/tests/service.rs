@@ -163,7 +163,13 @@ impl UserManager {
         let mgr = UserManager { proc: twg_e2e::Proc { child } };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
-            let out = env.command("systemctl").args(["--user", "is-system-running"]).output().unwrap();
+            // Inside the namespace: outside it systemctl says "offline" (no /run/systemd/system)
+            // although the manager serves every other request, including twg's.
+            let out = env
+                .command("nsenter")
+                .args(["-t", &mgr.proc.pid().to_string(), "-m", "--", "systemctl", "--user", "is-system-running"])
+                .output()
+                .unwrap();
             let state = text(&out).0;
             if state.contains("running") || state.contains("degraded") {
                 return mgr;
