@@ -19,7 +19,8 @@ pub async fn connect(ctx: &Ctx) -> Result<Result<Client, ConnectError>, CliError
 pub fn rpc_error(status: tonic::Status) -> RpcFailure {
     match status.code() {
         tonic::Code::Unknown | tonic::Code::Cancelled
-            if status.message().contains("transport") || status.message().contains("connection") =>
+            if status.message().contains("transport")
+                || status.message().contains("connection") =>
         {
             RpcFailure::Unreachable(status.message().to_string())
         }

@@ -149,9 +149,18 @@ impl Engine {
         // Under the lock: the file is the truth. Another process may have rotated already.
         let current = self.load_oauth()?;
         let cur = current.credentials.oauth.as_ref().expect("checked");
-        let rotated_meanwhile = current.generation != loaded.generation
-            || cur.refresh_token != oauth.refresh_token;
-        if rotated_meanwhile && !needs_refresh(cur, now_unix(), Need { force: false, ..need }) {
+        let rotated_meanwhile =
+            current.generation != loaded.generation || cur.refresh_token != oauth.refresh_token;
+        if rotated_meanwhile
+            && !needs_refresh(
+                cur,
+                now_unix(),
+                Need {
+                    force: false,
+                    ..need
+                },
+            )
+        {
             return Ok(Refreshed {
                 loaded: current,
                 outcome: Outcome::Adopted,
@@ -195,8 +204,13 @@ impl Engine {
                 // response that was lost after it rotated.
                 tokio::time::sleep(Duration::from_millis(300 * (1 << attempt.min(4)))).await;
             }
-            match refresh::refresh(http, &oauth.client_id, &oauth.token_endpoint, &refresh_token)
-                .await
+            match refresh::refresh(
+                http,
+                &oauth.client_id,
+                &oauth.token_endpoint,
+                &refresh_token,
+            )
+            .await
             {
                 Ok(set) => {
                     let obtained = now_unix();
@@ -294,10 +308,7 @@ pub fn apply_token_set(old: &Credentials, set: &TokenSet, obtained_at: i64) -> C
         o.access_token = set.access_token.clone();
         o.token_type = set.token_type.clone();
         o.obtained_at = obtained_at;
-        o.expires_at = set
-            .expires_in
-            .map(|s| obtained_at + s as i64)
-            .unwrap_or(0);
+        o.expires_at = set.expires_in.map(|s| obtained_at + s as i64).unwrap_or(0);
         if let Some(rt) = &set.refresh_token {
             o.refresh_token = Some(rt.clone());
             o.refresh_token_issued_at = obtained_at;
@@ -341,9 +352,30 @@ mod tests {
     #[test]
     fn min_valid_forces_an_early_refresh() {
         let c = creds(1000, 2000);
-        assert!(!needs_refresh(&c, 1100, Need { min_valid: 900, force: false }));
-        assert!(needs_refresh(&c, 1100, Need { min_valid: 901, force: false }));
-        assert!(needs_refresh(&c, 1100, Need { min_valid: 0, force: true }));
+        assert!(!needs_refresh(
+            &c,
+            1100,
+            Need {
+                min_valid: 900,
+                force: false
+            }
+        ));
+        assert!(needs_refresh(
+            &c,
+            1100,
+            Need {
+                min_valid: 901,
+                force: false
+            }
+        ));
+        assert!(needs_refresh(
+            &c,
+            1100,
+            Need {
+                min_valid: 0,
+                force: true
+            }
+        ));
     }
 
     #[test]

@@ -14,15 +14,18 @@ pub enum EngineError {
         "cannot refresh here: {detail}. Nothing was sent to the server, so your refresh token is intact. \
          Run `twg auth refresh` in a normal terminal, or start twgd (`twg daemon start` / `twg upkeep enable`)"
     )]
-    Sandbox {
-        config_dir: PathBuf,
-        detail: String,
-    },
-    #[error("another twg process is refreshing and did not finish in time ({0}); retry in a moment")]
+    Sandbox { config_dir: PathBuf, detail: String },
+    #[error(
+        "another twg process is refreshing and did not finish in time ({0}); retry in a moment"
+    )]
     Busy(String),
-    #[error("cannot reach the authorization server: {0}. Your credentials are unchanged; retry later")]
+    #[error(
+        "cannot reach the authorization server: {0}. Your credentials are unchanged; retry later"
+    )]
     Transient(String),
-    #[error("the authorization server refused the refresh: {0}. Check the OAuth settings, then run `twg login`")]
+    #[error(
+        "the authorization server refused the refresh: {0}. Check the OAuth settings, then run `twg login`"
+    )]
     Rejected(String),
     #[error("{0}")]
     NotRefreshable(String),

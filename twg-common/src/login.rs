@@ -55,7 +55,10 @@ impl LoginFlow {
 
     /// Who the user is and which sites the token reaches. Best effort: servers without these
     /// endpoints (plain OAuth servers) give `None` / an empty list.
-    pub async fn identify(&self, tokens: &TokenSet) -> (Option<UserInfo>, Result<Vec<SiteInfo>, OAuthError>) {
+    pub async fn identify(
+        &self,
+        tokens: &TokenSet,
+    ) -> (Option<UserInfo>, Result<Vec<SiteInfo>, OAuthError>) {
         let user = match &self.endpoints.userinfo {
             Some(url) => match resources::user(&self.http, url, &tokens.access_token).await {
                 Ok(u) => Some(u),
@@ -117,7 +120,10 @@ pub enum SiteChoice {
     /// The server lists no sites (plain OAuth servers).
     NoSites,
     /// `--site` matched nothing.
-    NotFound { wanted: String, available: Vec<SiteInfo> },
+    NotFound {
+        wanted: String,
+        available: Vec<SiteInfo>,
+    },
 }
 
 /// Picks a site: `wanted` matches id, name or URL (with or without scheme); one site is
@@ -132,9 +138,9 @@ pub fn choose_site(sites: Vec<SiteInfo>, wanted: Option<&str>) -> SiteChoice {
     };
     if let Some(w) = wanted.filter(|w| !w.trim().is_empty()) {
         let w = norm(w);
-        let found = sites.iter().find(|s| {
-            norm(&s.id) == w || norm(&s.name) == w || norm(&s.url) == w
-        });
+        let found = sites
+            .iter()
+            .find(|s| norm(&s.id) == w || norm(&s.name) == w || norm(&s.url) == w);
         return match found {
             Some(s) => SiteChoice::Chosen(s.clone()),
             None if sites.is_empty() => SiteChoice::Chosen(SiteInfo {
@@ -194,16 +200,32 @@ mod tests {
     #[test]
     fn site_matches_id_name_or_url() {
         let sites = vec![site("1", "a"), site("2", "b")];
-        assert_eq!(choose_site(sites.clone(), None), SiteChoice::Ask(sites.clone()));
+        assert_eq!(
+            choose_site(sites.clone(), None),
+            SiteChoice::Ask(sites.clone())
+        );
         for w in ["2", "B", "https://b.example.net/", "b.example.net"] {
-            assert_eq!(choose_site(sites.clone(), Some(w)), SiteChoice::Chosen(site("2", "b")), "{w}");
+            assert_eq!(
+                choose_site(sites.clone(), Some(w)),
+                SiteChoice::Chosen(site("2", "b")),
+                "{w}"
+            );
         }
-        assert!(matches!(choose_site(sites, Some("zzz")), SiteChoice::NotFound { .. }));
+        assert!(matches!(
+            choose_site(sites, Some("zzz")),
+            SiteChoice::NotFound { .. }
+        ));
     }
 
     #[test]
     fn offline_access_is_always_requested() {
-        assert_eq!(login_scopes(&["openid".into()]), vec!["openid", "offline_access"]);
-        assert_eq!(login_scopes(&["offline_access".into()]), vec!["offline_access"]);
+        assert_eq!(
+            login_scopes(&["openid".into()]),
+            vec!["openid", "offline_access"]
+        );
+        assert_eq!(
+            login_scopes(&["offline_access".into()]),
+            vec!["offline_access"]
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 /// Errors about the directories twg keeps private.
 #[derive(Debug, thiserror::Error)]
 pub enum PathError {
-    #[error("cannot find your home directory; set TWG_CONFIG_DIR to choose where twg keeps its files")]
+    #[error(
+        "cannot find your home directory; set TWG_CONFIG_DIR to choose where twg keeps its files"
+    )]
     NoHome,
     #[error("cannot create directory {path}: {source}; check the permissions of its parent")]
     Create {
@@ -21,17 +23,23 @@ pub enum PathError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is a symbolic link; twg refuses to use it for private files. Remove it and retry")]
+    #[error(
+        "{path} is a symbolic link; twg refuses to use it for private files. Remove it and retry"
+    )]
     Symlink { path: PathBuf },
     #[error("{path} is not a directory; move it away and retry")]
     NotADirectory { path: PathBuf },
-    #[error("{path} belongs to uid {owner}, not to you (uid {expected}); remove it or set another location")]
+    #[error(
+        "{path} belongs to uid {owner}, not to you (uid {expected}); remove it or set another location"
+    )]
     WrongOwner {
         path: PathBuf,
         owner: u32,
         expected: u32,
     },
-    #[error("{path} has mode {mode:o} and could not be restricted to 0700: {source}; run `chmod 700 {path}`")]
+    #[error(
+        "{path} has mode {mode:o} and could not be restricted to 0700: {source}; run `chmod 700 {path}`"
+    )]
     InsecureMode {
         path: PathBuf,
         mode: u32,

@@ -21,7 +21,10 @@ pub fn format_unix(ts: i64) -> String {
 
 fn humantime_rfc3339(t: SystemTime) -> String {
     // Civil-from-days (Howard Hinnant), to avoid a date crate for one format.
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;

@@ -108,7 +108,13 @@ impl Daemon {
                 .credentials
                 .site
                 .as_ref()
-                .map(|s| if s.url.is_empty() { s.name.clone() } else { s.url.clone() })
+                .map(|s| {
+                    if s.url.is_empty() {
+                        s.name.clone()
+                    } else {
+                        s.url.clone()
+                    }
+                })
                 .unwrap_or_default(),
         })
     }
@@ -144,7 +150,14 @@ impl Daemon {
                 path: self.engine.store().auth_path(),
             });
         };
-        if !self.must_refresh(oauth, loaded.generation, Need { force: false, ..need }) && !need.force
+        if !self.must_refresh(
+            oauth,
+            loaded.generation,
+            Need {
+                force: false,
+                ..need
+            },
+        ) && !need.force
         {
             return Ok(self.view(&loaded).expect("has oauth"));
         }
@@ -230,7 +243,12 @@ impl Daemon {
     pub fn next_refresh_at(&self) -> i64 {
         let info = self.info();
         let cache = self.cache.read().expect("cache lock");
-        match cache.as_ref().and_then(|(l, _)| l.credentials.oauth.as_ref().map(|o| (l.generation, o.refresh_due_at()))) {
+        match cache.as_ref().and_then(|(l, _)| {
+            l.credentials
+                .oauth
+                .as_ref()
+                .map(|o| (l.generation, o.refresh_due_at()))
+        }) {
             Some((generation, _)) if info.dead_generation == Some(generation) => 0,
             Some((_, due)) if due > 0 => due.max(info.retry_after),
             _ => 0,

@@ -40,7 +40,10 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e.to_string(), exit::CONFIG),
     };
-    let socket = match socket.map(Ok).unwrap_or_else(twg_common::paths::socket_path) {
+    let socket = match socket
+        .map(Ok)
+        .unwrap_or_else(twg_common::paths::socket_path)
+    {
         Ok(s) => s,
         Err(e) => return fail(e.to_string(), exit::FAILURE),
     };
@@ -65,7 +68,9 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
     let daemon = Arc::new(Daemon::new(Engine::new(store, config), socket.clone()));
     match daemon.reload() {
         Ok(Some(_)) => tracing::info!(config = %root.display(), "credentials loaded"),
-        Ok(None) => tracing::info!(config = %root.display(), "not logged in yet; waiting for `twg login`"),
+        Ok(None) => {
+            tracing::info!(config = %root.display(), "not logged in yet; waiting for `twg login`")
+        }
         Err(e) => tracing::error!(error = %e, "credentials unreadable; serving errors until fixed"),
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 /// Why the daemon cannot claim the pidfile.
 #[derive(Debug, thiserror::Error)]
 pub enum PidError {
-    #[error("twgd is already running for this user (pid {pid}, socket lock {path}); use `twg daemon status` or `twg daemon stop`")]
+    #[error(
+        "twgd is already running for this user (pid {pid}, socket lock {path}); use `twg daemon status` or `twg daemon stop`"
+    )]
     AlreadyRunning { pid: String, path: PathBuf },
     #[error("cannot use the pidfile {path}: {source}")]
     Io {

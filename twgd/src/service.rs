@@ -15,7 +15,8 @@ pub struct Service {
     pub shutdown: Arc<tokio::sync::Notify>,
 }
 
-pub type LoginStream = Pin<Box<dyn futures_util::Stream<Item = Result<pb::LoginEvent, Status>> + Send>>;
+pub type LoginStream =
+    Pin<Box<dyn futures_util::Stream<Item = Result<pb::LoginEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::twg_daemon_server::TwgDaemon for Service {
@@ -32,7 +33,12 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             force: false,
         };
         let view = self.daemon.token(need).await.map_err(|e| to_status(&e))?;
-        crate::audit::record(&self.daemon, peer, req.client.as_ref(), &view.oauth.access_token);
+        crate::audit::record(
+            &self.daemon,
+            peer,
+            req.client.as_ref(),
+            &view.oauth.access_token,
+        );
         Ok(Response::new(pb::GetTokenResponse {
             access_token: view.oauth.access_token.expose().to_string(),
             expires_at: view.oauth.expires_at,
@@ -58,7 +64,9 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         let summary = pb::CredentialSummary {
             logged_in: oauth.is_some(),
             access_expires_at: oauth.map(|o| o.expires_at).unwrap_or(0),
-            last_refresh_at: info.last_refresh_at.max(oauth.map(|o| o.obtained_at).unwrap_or(0)),
+            last_refresh_at: info
+                .last_refresh_at
+                .max(oauth.map(|o| o.obtained_at).unwrap_or(0)),
             next_refresh_at: d.next_refresh_at(),
             backend: loaded
                 .as_ref()
@@ -68,7 +76,13 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
                 .into(),
             site: creds
                 .and_then(|c| c.site.as_ref())
-                .map(|s| if s.url.is_empty() { s.name.clone() } else { s.url.clone() })
+                .map(|s| {
+                    if s.url.is_empty() {
+                        s.name.clone()
+                    } else {
+                        s.url.clone()
+                    }
+                })
                 .unwrap_or_default(),
             user: creds
                 .and_then(|c| c.user.as_ref())

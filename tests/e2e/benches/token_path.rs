@@ -100,15 +100,23 @@ fn main() {
     std::thread::sleep(Duration::from_secs(1));
     let after_rss = rss_kib(daemon.pid());
 
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     println!("twg token-path benchmark ({cores} cores, release build, {PROCESS_RUNS} runs each)");
     println!("| what | figure | target |");
     println!("|---|---|---|");
-    println!("| hello-world process, median (p90) | {hello_p50:.2} ms ({hello_p90:.2} ms) | floor |");
+    println!(
+        "| hello-world process, median (p90) | {hello_p50:.2} ms ({hello_p90:.2} ms) | floor |"
+    );
     println!(
         "| `twg auth token` via twgd, median (p90) | {token_p50:.2} ms ({token_p90:.2} ms) | ≤ 2× floor = {:.2} ms: {} |",
         hello_p50 * 2.0,
-        if token_p50 <= hello_p50 * 2.0 { "met" } else { "NOT met" }
+        if token_p50 <= hello_p50 * 2.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!(
         "| twgd GetToken throughput, {CONNECTIONS} connections | {rps:.0} /s | ≥ 20000 /s: {} |",
@@ -117,7 +125,14 @@ fn main() {
     println!(
         "| twgd idle RSS after start | {:.1} MiB | < 15 MiB: {} |",
         idle_rss as f64 / 1024.0,
-        if idle_rss < 15 * 1024 { "met" } else { "NOT met" }
+        if idle_rss < 15 * 1024 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
-    println!("| twgd idle RSS after the load | {:.1} MiB | |", after_rss as f64 / 1024.0);
+    println!(
+        "| twgd idle RSS after the load | {:.1} MiB | |",
+        after_rss as f64 / 1024.0
+    );
 }

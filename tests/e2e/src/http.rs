@@ -11,7 +11,10 @@ pub fn request(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    assert!(host.starts_with("127.0.0.1") || host.starts_with("localhost"), "loopback only: {url}");
+    assert!(
+        host.starts_with("127.0.0.1") || host.starts_with("localhost"),
+        "loopback only: {url}"
+    );
     let mut s = TcpStream::connect(host).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let head = format!(
@@ -33,7 +36,10 @@ pub fn request(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16
         .and_then(|s| s.parse().ok())
         .expect("status");
     let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     (status, body)
@@ -42,7 +48,8 @@ pub fn request(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -56,11 +63,20 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 pub fn json(method: &str, url: &str, body: Option<&serde_json::Value>) -> serde_json::Value {
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let (status, resp) = request(method, url, "application/json", payload.as_bytes());
-    assert!((200..300).contains(&status), "{method} {url} -> {status}: {}", String::from_utf8_lossy(&resp));
+    assert!(
+        (200..300).contains(&status),
+        "{method} {url} -> {status}: {}",
+        String::from_utf8_lossy(&resp)
+    );
     if resp.is_empty() {
         return serde_json::Value::Null;
     }
-    serde_json::from_slice(&resp).unwrap_or_else(|_| panic!("{url} returned non-JSON: {}", String::from_utf8_lossy(&resp)))
+    serde_json::from_slice(&resp).unwrap_or_else(|_| {
+        panic!(
+            "{url} returned non-JSON: {}",
+            String::from_utf8_lossy(&resp)
+        )
+    })
 }
 
 /// A form POST, as OAuth clients send; returns (status, body text).
@@ -70,14 +86,21 @@ pub fn form(url: &str, pairs: &[(&str, &str)]) -> (u16, String) {
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let (status, resp) = request("POST", url, "application/x-www-form-urlencoded", body.as_bytes());
+    let (status, resp) = request(
+        "POST",
+        url,
+        "application/x-www-form-urlencoded",
+        body.as_bytes(),
+    );
     (status, String::from_utf8_lossy(&resp).into_owned())
 }
 
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -131,12 +131,16 @@ impl Idp {
 
     /// Number of refresh-token grant requests received.
     pub fn refresh_requests(&self) -> u64 {
-        self.counters()["refresh_requests"].as_u64().expect("refresh_requests")
+        self.counters()["refresh_requests"]
+            .as_u64()
+            .expect("refresh_requests")
     }
 
     /// Number of POSTs to the token endpoint of any grant type.
     pub fn token_requests(&self) -> u64 {
-        self.counters()["token_requests"].as_u64().expect("token_requests")
+        self.counters()["token_requests"]
+            .as_u64()
+            .expect("token_requests")
     }
 
     pub fn reset_counters(&self) {
@@ -260,7 +264,11 @@ impl Env {
             if let Ok(Some(s)) = child.try_wait() {
                 panic!("twgd exited at start-up ({s}); log:\n{}", self.daemon_log());
             }
-            assert!(Instant::now() < deadline, "twgd did not bind its socket; log:\n{}", self.daemon_log());
+            assert!(
+                Instant::now() < deadline,
+                "twgd did not bind its socket; log:\n{}",
+                self.daemon_log()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -301,10 +309,8 @@ impl Env {
 
     /// The stored credentials, parsed with the real store.
     pub fn credentials(&self) -> twg_common::store::Credentials {
-        let store = twg_common::store::Store::new(
-            &self.config_dir,
-            twg_common::config::BackendKind::File,
-        );
+        let store =
+            twg_common::store::Store::new(&self.config_dir, twg_common::config::BackendKind::File);
         store
             .load()
             .expect("auth.conf parses")
@@ -340,7 +346,10 @@ impl Env {
             .expect("[oauth]");
         oauth.insert("expires_at".into(), toml::Value::Integer(now - 10));
         oauth.insert("obtained_at".into(), toml::Value::Integer(now - 3610));
-        let generation = doc.get("generation").and_then(|g| g.as_integer()).unwrap_or(1);
+        let generation = doc
+            .get("generation")
+            .and_then(|g| g.as_integer())
+            .unwrap_or(1);
         doc.insert("generation".into(), toml::Value::Integer(generation + 1));
         twg_common::atomic::write_atomic(&path, toml::to_string(&doc).expect("toml").as_bytes())
             .expect("write auth.conf");

@@ -41,8 +41,17 @@ fn generated_units_pass_systemd_analyze_verify() {
     // 1. twgd found through TWG_DAEMON_BIN (a build outside the install layout).
     let env = Env::new("http://127.0.0.1:9");
     let (path, unit) = generated_unit(&env, "plain");
-    assert!(unit.contains(&format!("ExecStart=\"{}\"", bin("twgd").display())), "{unit}");
-    assert!(unit.contains(&format!("Environment=\"TWG_SOCKET={}\"", env.socket.display())), "{unit}");
+    assert!(
+        unit.contains(&format!("ExecStart=\"{}\"", bin("twgd").display())),
+        "{unit}"
+    );
+    assert!(
+        unit.contains(&format!(
+            "Environment=\"TWG_SOCKET={}\"",
+            env.socket.display()
+        )),
+        "{unit}"
+    );
     let (ok, output) = verify(&path, &runtime(&env));
     assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
 
@@ -54,7 +63,10 @@ fn generated_units_pass_systemd_analyze_verify() {
     std::os::unix::fs::symlink(bin("twgd"), install.join("versions/1.2.3/twgd")).unwrap();
     std::os::unix::fs::symlink("versions/1.2.3", install.join("current")).unwrap();
     let (path, unit) = generated_unit(&env, "layout");
-    assert!(unit.contains(&format!("ExecStart=\"{}/current/twgd\"", install.display())), "{unit}");
+    assert!(
+        unit.contains(&format!("ExecStart=\"{}/current/twgd\"", install.display())),
+        "{unit}"
+    );
     let (ok, output) = verify(&path, &runtime(&env));
     assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
 
@@ -71,19 +83,26 @@ fn generated_units_pass_systemd_analyze_verify() {
     std::fs::remove_file(odd.join("twgd")).unwrap();
     let (ok, output) = verify(&path, &runtime(&env));
     assert!(!ok, "a missing ExecStart must fail verification: {output}");
-    assert!(output.contains("odd dir 100% $HOME/twgd"), "systemd read the unescaped path: {output}");
+    assert!(
+        output.contains("odd dir 100% $HOME/twgd"),
+        "systemd read the unescaped path: {output}"
+    );
 }
 
 #[test]
 fn the_packaged_unit_file_verifies_once_rendered() {
     let env = Env::new("http://127.0.0.1:9");
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd/twgd.service");
+    let template =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd/twgd.service");
     let text = std::fs::read_to_string(&template).unwrap();
     assert!(text.contains("Restart=on-failure"));
     let rendered = text
         .replace("{{TWGD}}", &bin("twgd").display().to_string())
         .replace("{{ENVIRONMENT}}", "");
-    assert!(!rendered.contains("{{"), "every placeholder is known: {rendered}");
+    assert!(
+        !rendered.contains("{{"),
+        "every placeholder is known: {rendered}"
+    );
     let dir = env.dir.path().join("static");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("twgd.service");
@@ -97,8 +116,15 @@ fn enable_without_a_user_manager_fails_with_the_real_error_and_leaves_nothing() 
     let env = Env::new("http://127.0.0.1:9");
     std::fs::create_dir_all(&env.runtime_dir).unwrap();
     // What systemctl itself says here (no user instance, no user bus).
-    let probe = env.command("systemctl").args(["--user", "daemon-reload"]).output().unwrap();
-    assert!(!probe.status.success(), "this test needs a machine without a systemd user instance");
+    let probe = env
+        .command("systemctl")
+        .args(["--user", "daemon-reload"])
+        .output()
+        .unwrap();
+    assert!(
+        !probe.status.success(),
+        "this test needs a machine without a systemd user instance"
+    );
     let real_error = text(&probe).1.trim().to_string();
     assert!(!real_error.is_empty());
 
@@ -108,18 +134,32 @@ fn enable_without_a_user_manager_fails_with_the_real_error_and_leaves_nothing() 
     let (o, e) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
     assert!(!o.contains('✔'), "no success claimed: {o}");
-    assert!(e.contains(&real_error), "the real systemctl error `{real_error}` is reported:\n{e}");
+    assert!(
+        e.contains(&real_error),
+        "the real systemctl error `{real_error}` is reported:\n{e}"
+    );
     assert!(e.contains("loginctl enable-linger"), "{e}");
     assert!(e.contains("twg daemon start"), "{e}");
     let unit_dir = env.home.join(".config/systemd/user");
-    assert!(!unit_dir.join("twgd.service").exists(), "the unit file was removed again");
+    assert!(
+        !unit_dir.join("twgd.service").exists(),
+        "the unit file was removed again"
+    );
     assert!(!unit_dir.join("default.target.wants/twgd.service").exists());
     let status = env.twg(&["--json", "upkeep", "status"]);
     let (so, se) = text(&status);
-    let report: serde_json::Value = serde_json::from_str(so.trim()).unwrap_or_else(|_| panic!("{so}\n{se}"));
-    assert_eq!(report["service_enabled"], false, "upkeep status says disabled: {report}");
+    let report: serde_json::Value =
+        serde_json::from_str(so.trim()).unwrap_or_else(|_| panic!("{so}\n{se}"));
+    assert_eq!(
+        report["service_enabled"], false,
+        "upkeep status says disabled: {report}"
+    );
     let status = env.twg(&["--json", "daemon", "status"]);
-    assert!(status.status.success(), "the hand-started daemon still runs: {:?}", text(&status));
+    assert!(
+        status.status.success(),
+        "the hand-started daemon still runs: {:?}",
+        text(&status)
+    );
     let st: serde_json::Value = serde_json::from_str(text(&status).0.trim()).unwrap();
     assert_eq!(st["pid"].as_u64(), Some(daemon.pid() as u64));
 
@@ -133,8 +173,18 @@ fn enable_without_a_user_manager_fails_with_the_real_error_and_leaves_nothing() 
     let out = env.twg(&["--json", "upkeep", "enable"]);
     let err: serde_json::Value = serde_json::from_str(text(&out).1.trim()).unwrap();
     assert_eq!(err["error"]["code"], "UPKEEP_ENABLE_FAILED");
-    assert!(err["error"]["message"].as_str().unwrap().contains(&real_error));
-    assert!(err["error"]["detail"]["guidance"].as_str().unwrap().contains("loginctl"));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&real_error)
+    );
+    assert!(
+        err["error"]["detail"]["guidance"]
+            .as_str()
+            .unwrap()
+            .contains("loginctl")
+    );
     assert!(!unit_dir.join("twgd.service").exists());
 }
 
@@ -160,21 +210,34 @@ impl UserManager {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("unshare");
-        let mgr = UserManager { proc: twg_e2e::Proc { child } };
+        let mgr = UserManager {
+            proc: twg_e2e::Proc { child },
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             // Inside the namespace: outside it systemctl says "offline" (no /run/systemd/system)
             // although the manager serves every other request, including twg's.
             let out = env
                 .command("nsenter")
-                .args(["-t", &mgr.proc.pid().to_string(), "-m", "--", "systemctl", "--user", "is-system-running"])
+                .args([
+                    "-t",
+                    &mgr.proc.pid().to_string(),
+                    "-m",
+                    "--",
+                    "systemctl",
+                    "--user",
+                    "is-system-running",
+                ])
                 .output()
                 .unwrap();
             let state = text(&out).0;
             if state.contains("running") || state.contains("degraded") {
                 return mgr;
             }
-            assert!(std::time::Instant::now() < deadline, "the user manager did not start: {state}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the user manager did not start: {state}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
@@ -202,7 +265,12 @@ fn enable_and_disable_with_a_real_user_manager() {
     let mut save = env.twg_cmd(&["setup", "bitbucket", "--with-token"]);
     save.stdin(std::process::Stdio::piped());
     let mut child = save.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"bb-token\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"bb-token\n")
+        .unwrap();
     assert!(child.wait().unwrap().success());
 
     let out = env.twg(&["upkeep", "enable"]);
@@ -213,23 +281,37 @@ fn enable_and_disable_with_a_real_user_manager() {
     assert!(unit_dir.join("twgd.service").is_file());
     assert!(unit_dir.join("default.target.wants/twgd.service").exists());
     let main_pid = |env: &Env| -> u64 {
-        let out = env.command("systemctl").args(["--user", "show", "-p", "MainPID", "--value", "twgd.service"]).output().unwrap();
+        let out = env
+            .command("systemctl")
+            .args(["--user", "show", "-p", "MainPID", "--value", "twgd.service"])
+            .output()
+            .unwrap();
         text(&out).0.trim().parse().unwrap()
     };
     let pid = daemon_pid(&env).expect("twgd answers");
-    assert_eq!(pid, main_pid(&env), "the twgd that answers is the service's");
+    assert_eq!(
+        pid,
+        main_pid(&env),
+        "the twgd that answers is the service's"
+    );
     let status: serde_json::Value =
         serde_json::from_str(text(&env.twg(&["--json", "upkeep", "status"])).0.trim()).unwrap();
     assert_eq!(status["service_enabled"], true, "{status}");
 
     // Restart=on-failure: a crashed twgd comes back.
-    Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let restarted = loop {
         if let Some(p) = daemon_pid(&env).filter(|p| *p != pid) {
             break p;
         }
-        assert!(std::time::Instant::now() < deadline, "systemd did not restart twgd");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "systemd did not restart twgd"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     assert_eq!(restarted, main_pid(&env));
@@ -237,11 +319,19 @@ fn enable_and_disable_with_a_real_user_manager() {
     let out = env.twg(&["upkeep", "disable"]);
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}");
-    assert!(o.contains("Upkeep disabled") && o.contains("credentials are kept"), "{o}");
+    assert!(
+        o.contains("Upkeep disabled") && o.contains("credentials are kept"),
+        "{o}"
+    );
     assert!(!unit_dir.join("twgd.service").exists());
     assert!(!unit_dir.join("default.target.wants/twgd.service").exists());
     assert_eq!(daemon_pid(&env), None, "the service's twgd was stopped");
-    assert!(std::fs::read_to_string(env.auth_path()).unwrap().contains("bitbucket"), "credentials kept");
+    assert!(
+        std::fs::read_to_string(env.auth_path())
+            .unwrap()
+            .contains("bitbucket"),
+        "credentials kept"
+    );
     let status: serde_json::Value =
         serde_json::from_str(text(&env.twg(&["--json", "upkeep", "status"])).0.trim()).unwrap();
     assert_eq!(status["service_enabled"], false, "{status}");

@@ -40,7 +40,10 @@ fn assert_one_token(outputs: &[Output]) -> String {
 }
 
 fn introspect_active(idp: &Idp, token: &str) -> bool {
-    let (status, body) = twg_e2e::http::form(&format!("{}/oauth/introspect", idp.url), &[("token", token)]);
+    let (status, body) = twg_e2e::http::form(
+        &format!("{}/oauth/introspect", idp.url),
+        &[("token", token)],
+    );
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<serde_json::Value>(&body).unwrap()["active"] == true
 }
@@ -54,10 +57,21 @@ fn two_hundred_concurrent_clients_cause_one_refresh_through_the_daemon() {
     idp.reset_counters();
     let outputs = many_tokens(&env, 200);
     let token = assert_one_token(&outputs);
-    assert_eq!(idp.refresh_requests(), 1, "exactly one token-endpoint request");
+    assert_eq!(
+        idp.refresh_requests(),
+        1,
+        "exactly one token-endpoint request"
+    );
     assert_eq!(idp.token_requests(), 1);
-    assert_eq!(token, env.access_token(), "the served token is the stored one");
-    assert!(introspect_active(&idp, &token), "the served token is valid at the server");
+    assert_eq!(
+        token,
+        env.access_token(),
+        "the served token is the stored one"
+    );
+    assert!(
+        introspect_active(&idp, &token),
+        "the served token is valid at the server"
+    );
 }
 
 #[test]
@@ -125,7 +139,10 @@ fn another_uid_cannot_use_the_socket() {
     let out = as_nobody(&env);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}");
-    assert!(stderr.contains("uid 65534"), "expected PERMISSION_DENIED from the uid check: {stderr}");
+    assert!(
+        stderr.contains("uid 65534"),
+        "expected PERMISSION_DENIED from the uid check: {stderr}"
+    );
     assert!(!stdout.contains(&token) && !stderr.contains(&token));
     // The rightful user is still served.
     let out = env.twg(&["auth", "token"]);
@@ -159,13 +176,19 @@ fn kill_9_during_refreshes_never_loses_the_refresh_token() {
         let creds = env.credentials();
         let rt = creds.oauth.unwrap().refresh_token.unwrap();
         let state = idp.refresh_token_state(rt.expose());
-        assert_eq!(state["usable"], true, "round {round}: stored refresh token unusable: {state}");
+        assert_eq!(
+            state["usable"], true,
+            "round {round}: stored refresh token unusable: {state}"
+        );
     }
     idp.fault(serde_json::json!({"mode": "none"}));
     // And a normal refresh still works afterwards.
     let out = env.twg(&["auth", "refresh", "--force"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(idp.refresh_token_state(&env.refresh_token())["state"], "current");
+    assert_eq!(
+        idp.refresh_token_state(&env.refresh_token())["state"],
+        "current"
+    );
 }
 
 #[test]
@@ -174,16 +197,27 @@ fn a_corrupt_auth_conf_is_reported_and_left_untouched() {
     let env = logged_in(&idp);
     let garbage = b"version = 1\ngeneration = 2\n[oauth\nthis is not toml \x00\xff";
     std::fs::write(env.auth_path(), garbage).unwrap();
-    for args in [&["auth", "token"][..], &["auth", "status"], &["auth", "refresh"]] {
+    for args in [
+        &["auth", "token"][..],
+        &["auth", "status"],
+        &["auth", "refresh"],
+    ] {
         let out = env.twg(args);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(78), "{args:?}: {stderr}");
-        assert!(stderr.contains("auth.conf") && stderr.contains("twg login"), "{stderr}");
+        assert!(
+            stderr.contains("auth.conf") && stderr.contains("twg login"),
+            "{stderr}"
+        );
     }
     let daemon = env.start_daemon();
     let out = env.twg(&["auth", "token"]);
     assert_eq!(out.status.code(), Some(78), "{:?}", text(&out));
-    assert_eq!(std::fs::read(env.auth_path()).unwrap(), garbage, "never overwritten");
+    assert_eq!(
+        std::fs::read(env.auth_path()).unwrap(),
+        garbage,
+        "never overwritten"
+    );
     drop(daemon);
     let out = env.twg(&["doctor"]);
     assert!(!out.status.success());
@@ -195,13 +229,19 @@ fn garbage_on_the_socket_does_not_hurt_the_daemon() {
     let idp = Idp::start(&[]);
     let env = logged_in(&idp);
     let _daemon = env.start_daemon();
-    for chunk in [&b"\x00\x01\x02garbage\xff\xfe"[..], b"GET / HTTP/1.1\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x01\x00\x00\x00\x00\x00junk"] {
+    for chunk in [
+        &b"\x00\x01\x02garbage\xff\xfe"[..],
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x01\x00\x00\x00\x00\x00junk",
+    ] {
         let mut s = std::os::unix::net::UnixStream::connect(&env.socket).unwrap();
         let _ = s.write_all(chunk);
         drop(s);
     }
     // Half-open connections that never speak must not block others either.
-    let _idle: Vec<_> = (0..20).map(|_| std::os::unix::net::UnixStream::connect(&env.socket).unwrap()).collect();
+    let _idle: Vec<_> = (0..20)
+        .map(|_| std::os::unix::net::UnixStream::connect(&env.socket).unwrap())
+        .collect();
     let out = env.twg(&["auth", "token"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(text(&out).0.trim(), env.access_token());
@@ -211,7 +251,11 @@ fn garbage_on_the_socket_does_not_hurt_the_daemon() {
 fn broken_endpoint_case(fault: serde_json::Value, expect_in_message: &str) {
     let idp = Idp::start(&[]);
     let env = logged_in(&idp);
-    std::fs::write(env.config_dir.join("config.toml"), "[network]\ntimeout_seconds = 2\n").unwrap();
+    std::fs::write(
+        env.config_dir.join("config.toml"),
+        "[network]\ntimeout_seconds = 2\n",
+    )
+    .unwrap();
     let _daemon = env.start_daemon();
     let before = std::fs::read(env.auth_path()).unwrap();
     let rt = env.refresh_token();
@@ -223,15 +267,25 @@ fn broken_endpoint_case(fault: serde_json::Value, expect_in_message: &str) {
     assert!(stderr.contains(expect_in_message), "{stderr}");
     assert!(stderr.contains("retry"), "says what to do: {stderr}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(!stderr.contains(&rt) && !stderr.contains("at_"), "no token in errors: {stderr}");
-    assert_eq!(std::fs::read(env.auth_path()).unwrap(), before, "nothing lost on disk");
+    assert!(
+        !stderr.contains(&rt) && !stderr.contains("at_"),
+        "no token in errors: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(env.auth_path()).unwrap(),
+        before,
+        "nothing lost on disk"
+    );
     idp.fault(serde_json::json!({"mode": "none"}));
     // The daemon keeps serving the still-valid token, and refreshes once the server recovers.
     let out = env.twg(&["auth", "token"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let out = env.twg(&["auth", "refresh", "--force"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(idp.refresh_token_state(&env.refresh_token())["state"], "current");
+    assert_eq!(
+        idp.refresh_token_state(&env.refresh_token())["state"],
+        "current"
+    );
 }
 
 #[test]
@@ -241,7 +295,10 @@ fn an_html_error_page_from_the_token_endpoint_is_a_clear_temporary_error() {
 
 #[test]
 fn a_truncated_token_response_is_a_clear_temporary_error() {
-    broken_endpoint_case(serde_json::json!({"mode": "truncated", "count": 0}), "truncated JSON");
+    broken_endpoint_case(
+        serde_json::json!({"mode": "truncated", "count": 0}),
+        "truncated JSON",
+    );
 }
 
 #[test]
@@ -256,7 +313,10 @@ fn a_response_lost_after_rotation_is_recovered_within_the_leeway() {
     idp.fault(serde_json::json!({"mode": "drop_after_rotate", "count": 1}));
     let out = env.twg(&["auth", "refresh", "--force"]);
     assert!(out.status.success(), "the retry recovers: {:?}", text(&out));
-    assert_eq!(idp.refresh_token_state(&env.refresh_token())["state"], "current");
+    assert_eq!(
+        idp.refresh_token_state(&env.refresh_token())["state"],
+        "current"
+    );
 }
 
 #[test]
@@ -266,7 +326,11 @@ fn an_expired_session_says_run_twg_login_with_exit_77() {
     let rt = env.refresh_token();
     let (status, body) = twg_e2e::http::form(
         &format!("{}/oauth/revoke", idp.url),
-        &[("token", rt.as_str()), ("token_type_hint", "refresh_token"), ("client_id", "twg-dev-client")],
+        &[
+            ("token", rt.as_str()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", "twg-dev-client"),
+        ],
     );
     assert_eq!(status, 200, "{body}");
     env.make_stale();
@@ -277,7 +341,8 @@ fn an_expired_session_says_run_twg_login_with_exit_77() {
     let daemon = env.start_daemon();
     let out = env.twg(&["--json", "auth", "token"]);
     assert_eq!(out.status.code(), Some(77));
-    let envelope: serde_json::Value = serde_json::from_str(text(&out).1.trim()).expect("JSON envelope");
+    let envelope: serde_json::Value =
+        serde_json::from_str(text(&out).1.trim()).expect("JSON envelope");
     assert_eq!(envelope["error"]["code"], "AUTH_EXPIRED");
     drop(daemon);
 }
@@ -318,7 +383,10 @@ fn no_secret_reaches_logs_or_error_output() {
     tokens.push(env.access_token());
     tokens.push(env.refresh_token());
     seen.push_str(&env.daemon_log());
-    assert!(env.daemon_log().contains("refreshed access token"), "the log was captured");
+    assert!(
+        env.daemon_log().contains("refreshed access token"),
+        "the log was captured"
+    );
     for t in tokens {
         assert!(!seen.contains(&t), "a token leaked into output or logs");
     }

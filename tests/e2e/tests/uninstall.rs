@@ -8,7 +8,9 @@ use twg_e2e::{Env, Idp, text};
 /// Every path under `roots` with its kind and content.
 fn snapshot(roots: &[&Path]) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(p: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        let Ok(meta) = std::fs::symlink_metadata(p) else { return };
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return;
+        };
         let v = if meta.file_type().is_symlink() {
             format!("link:{}", std::fs::read_link(p).unwrap().display()).into_bytes()
         } else if meta.is_dir() {
@@ -83,8 +85,16 @@ fn dry_run_and_refusal_change_nothing() {
     let (o, e) = text(&out);
     assert!(out.status.success(), "{e}");
     assert!(o.contains("Nothing was changed"), "{o}");
-    for p in [&env.config_dir, &env.home.join(".local/share/twg"), &env.home.join(".local/bin/twg")] {
-        assert!(o.contains(&p.display().to_string()), "{} listed:\n{o}", p.display());
+    for p in [
+        &env.config_dir,
+        &env.home.join(".local/share/twg"),
+        &env.home.join(".local/bin/twg"),
+    ] {
+        assert!(
+            o.contains(&p.display().to_string()),
+            "{} listed:\n{o}",
+            p.display()
+        );
     }
     assert!(!o.contains("other-tool"), "{o}");
     assert_eq!(before, snapshot(&roots), "--dry-run touched nothing");
@@ -94,9 +104,20 @@ fn dry_run_and_refusal_change_nothing() {
     let (o, e) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{o}\n{e}");
     assert!(e.contains("--yes") && e.contains("--dry-run"), "{e}");
-    assert_eq!(before, snapshot(&roots), "a refused uninstall touched nothing");
-    assert_eq!(idp.counters()["revocations"].as_u64().unwrap(), revocations, "nothing revoked");
-    assert!(env.twg(&["daemon", "status"]).status.success(), "the daemon still runs");
+    assert_eq!(
+        before,
+        snapshot(&roots),
+        "a refused uninstall touched nothing"
+    );
+    assert_eq!(
+        idp.counters()["revocations"].as_u64().unwrap(),
+        revocations,
+        "nothing revoked"
+    );
+    assert!(
+        env.twg(&["daemon", "status"]).status.success(),
+        "the daemon still runs"
+    );
 }
 
 #[test]
@@ -119,7 +140,11 @@ fn yes_removes_exactly_the_listed_paths_and_revokes() {
         env.home.join(".local/bin/twg"),
         env.home.join(".local/bin/twgd"),
     ] {
-        assert!(listed.contains(&expected), "{} missing from {listed:?}", expected.display());
+        assert!(
+            listed.contains(&expected),
+            "{} missing from {listed:?}",
+            expected.display()
+        );
     }
     assert!(plan["plan"]["credentials"].is_string(), "{plan}");
     let before = snapshot(&roots);
@@ -145,11 +170,22 @@ fn yes_removes_exactly_the_listed_paths_and_revokes() {
     let after = snapshot(&roots);
     for (path, content) in &before {
         if listed.iter().any(|l| path.starts_with(l)) {
-            assert!(!after.contains_key(path), "{} should be gone", path.display());
+            assert!(
+                !after.contains_key(path),
+                "{} should be gone",
+                path.display()
+            );
         } else {
             assert_eq!(after.get(path), Some(content), "{} changed", path.display());
         }
     }
-    assert!(after.keys().all(|p| before.contains_key(p)), "nothing new appeared");
-    assert_eq!(daemon.child.wait().unwrap().code(), Some(0), "twgd was stopped gracefully");
+    assert!(
+        after.keys().all(|p| before.contains_key(p)),
+        "nothing new appeared"
+    );
+    assert_eq!(
+        daemon.child.wait().unwrap().code(),
+        Some(0),
+        "twgd was stopped gracefully"
+    );
 }

@@ -49,7 +49,9 @@ impl Server {
                 let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let route = r.lock().unwrap().get(&path).cloned();
                 let _ = match route {
-                    None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                    None => stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
                     Some(route) => {
                         let mut head = "HTTP/1.1 200 OK\r\nConnection: close\r\n".to_string();
                         if let Some(n) = route.length {
@@ -136,7 +138,9 @@ fn sha256(bytes: &[u8], dir: &Path) -> String {
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     fn walk(p: &Path, out: &mut BTreeMap<PathBuf, String>) {
-        let Ok(meta) = std::fs::symlink_metadata(p) else { return };
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return;
+        };
         let v = if meta.file_type().is_symlink() {
             format!("link {}", std::fs::read_link(p).unwrap().display())
         } else if meta.is_dir() {
@@ -146,7 +150,13 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
             "dir".to_string()
         } else {
             let bytes = std::fs::read(p).unwrap();
-            format!("file {} {}", bytes.len(), bytes.iter().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(*b as u64)))
+            format!(
+                "file {} {}",
+                bytes.len(),
+                bytes
+                    .iter()
+                    .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(*b as u64))
+            )
         };
         out.insert(p.to_path_buf(), v);
     }
@@ -166,13 +176,23 @@ struct Setup {
 fn setup() -> Setup {
     let server = Server::start();
     let mut env = Env::new("http://127.0.0.1:9");
-    env.set("TWG_UPDATE_MANIFEST_URL", &format!("{}/manifest.json", server.url));
+    env.set(
+        "TWG_UPDATE_MANIFEST_URL",
+        &format!("{}/manifest.json", server.url),
+    );
     let archive = release_archive(env.dir.path());
     let sha = sha256(&archive, env.dir.path());
     server.route("/twg.tar.gz", archive.clone(), Some(archive.len()));
     let install = env.home.join(".local/share/twg");
     let bin_dir = env.home.join(".local/bin");
-    Setup { env, server, archive, sha, install, bin_dir }
+    Setup {
+        env,
+        server,
+        archive,
+        sha,
+        install,
+        bin_dir,
+    }
 }
 
 fn update(env: &Env) -> (bool, String, String) {
@@ -183,13 +203,20 @@ fn update(env: &Env) -> (bool, String, String) {
 
 fn running_version() -> String {
     let out = Command::new(bin("twg")).arg("--version").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     let s = setup();
     let daemon = s.env.start_daemon();
+    // The update restarts twgd detached from the test; stop it even if an assert fails.
+    let _stop = StopDaemon(&s.env);
     let old_pid = daemon.pid();
     s.server.publish("9.9.9", &s.sha, s.archive.len());
     let (ok, out, err) = update(&s.env);
@@ -200,10 +227,22 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
         let released = std::fs::read(s.env.dir.path().join("stage").join(name)).unwrap();
         assert!(installed == released, "{name} is installed byte for byte");
     }
-    assert_eq!(std::fs::read_link(s.install.join("current")).unwrap(), Path::new("versions/9.9.9"));
-    assert_eq!(std::fs::read_link(s.bin_dir.join("twg")).unwrap(), s.install.join("current/twg"));
-    assert_eq!(std::fs::read_link(s.bin_dir.join("twgd")).unwrap(), s.install.join("current/twgd"));
-    assert!(out.contains("is not on your PATH"), "PATH advice expected:\n{out}");
+    assert_eq!(
+        std::fs::read_link(s.install.join("current")).unwrap(),
+        Path::new("versions/9.9.9")
+    );
+    assert_eq!(
+        std::fs::read_link(s.bin_dir.join("twg")).unwrap(),
+        s.install.join("current/twg")
+    );
+    assert_eq!(
+        std::fs::read_link(s.bin_dir.join("twgd")).unwrap(),
+        s.install.join("current/twgd")
+    );
+    assert!(
+        out.contains("is not on your PATH"),
+        "PATH advice expected:\n{out}"
+    );
 
     // The daemon now runs the installed twgd, not the one the test started.
     let status = s.env.twg(&["--json", "daemon", "status"]);
@@ -213,7 +252,11 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     let new_pid = st["pid"].as_u64().unwrap() as u32;
     assert_ne!(new_pid, old_pid, "twgd was restarted");
     let exe = std::fs::read_link(format!("/proc/{new_pid}/exe")).unwrap();
-    assert_eq!(exe, v1.join("twgd"), "the restarted twgd runs from the new version");
+    assert_eq!(
+        exe,
+        v1.join("twgd"),
+        "the restarted twgd runs from the new version"
+    );
 
     // A second release: the previous one is kept for rollback.
     s.server.publish("9.9.10", &s.sha, s.archive.len());
@@ -221,9 +264,20 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("Previous version 9.9.9 kept"), "{out}");
     assert!(v1.join("twgd").is_file(), "old version kept");
-    assert_eq!(std::fs::read_link(s.install.join("current")).unwrap(), Path::new("versions/9.9.10"));
-    let launched = s.env.command(s.bin_dir.join("twg")).arg("--version").output().unwrap();
-    assert!(launched.status.success(), "the launcher runs the installed twg");
+    assert_eq!(
+        std::fs::read_link(s.install.join("current")).unwrap(),
+        Path::new("versions/9.9.10")
+    );
+    let launched = s
+        .env
+        .command(s.bin_dir.join("twg"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        launched.status.success(),
+        "the launcher runs the installed twg"
+    );
 
     // Same manifest again: up to date, nothing touched.
     let before = snapshot(&s.install);
@@ -231,9 +285,14 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("up to date"), "{out}");
     assert_eq!(before, snapshot(&s.install));
+}
 
-    let stop = s.env.twg(&["daemon", "stop"]);
-    assert!(stop.status.success(), "{:?}", text(&stop));
+struct StopDaemon<'a>(&'a Env);
+
+impl Drop for StopDaemon<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.twg(&["daemon", "stop"]);
+    }
 }
 
 #[test]
@@ -248,11 +307,15 @@ fn a_checksum_mismatch_or_truncated_download_changes_nothing() {
     let mut corrupt = s.archive.clone();
     let mid = corrupt.len() / 2;
     corrupt[mid] ^= 0xff;
-    s.server.route("/twg.tar.gz", corrupt, Some(s.archive.len()));
+    s.server
+        .route("/twg.tar.gz", corrupt, Some(s.archive.len()));
     s.server.publish("9.9.10", &s.sha, s.archive.len());
     let (ok, out, err) = update(&s.env);
     assert!(!ok, "a corrupt download must fail:\n{out}");
-    assert!(err.contains("SHA-256") && err.contains("nothing was changed"), "{err}");
+    assert!(
+        err.contains("SHA-256") && err.contains("nothing was changed"),
+        "{err}"
+    );
     assert_eq!(before, (snapshot(&s.install), snapshot(&s.bin_dir)));
 
     // Truncated three ways: short body under a full Content-Length, an honest but short
@@ -267,14 +330,19 @@ fn a_checksum_mismatch_or_truncated_download_changes_nothing() {
         let (ok, out, err) = update(&s.env);
         assert!(!ok, "{what}: a truncated download must fail:\n{out}");
         assert!(err.contains("nothing was changed"), "{what}: {err}");
-        assert_eq!(before, (snapshot(&s.install), snapshot(&s.bin_dir)), "{what}");
+        assert_eq!(
+            before,
+            (snapshot(&s.install), snapshot(&s.bin_dir)),
+            "{what}"
+        );
     }
 }
 
 #[test]
 fn already_up_to_date_installs_nothing() {
     let s = setup();
-    s.server.publish(&running_version(), &s.sha, s.archive.len());
+    s.server
+        .publish(&running_version(), &s.sha, s.archive.len());
     let (ok, out, err) = update(&s.env);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("up to date"), "{out}");

@@ -64,7 +64,12 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(|e| CliError::failure(format!("cannot open the daemon log {}: {e}", log_path.display())))?;
+        .map_err(|e| {
+            CliError::failure(format!(
+                "cannot open the daemon log {}: {e}",
+                log_path.display()
+            ))
+        })?;
     let bin = daemon_binary();
     let mut cmd = std::process::Command::new(&bin);
     cmd.stdin(std::process::Stdio::null())
@@ -80,7 +85,10 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
         CliError::new(
             "DAEMON_SPAWN",
             exit::DAEMON_UNREACHABLE,
-            format!("cannot start {}: {e}; install twgd beside twg or set TWG_DAEMON_BIN", bin.display()),
+            format!(
+                "cannot start {}: {e}; install twgd beside twg or set TWG_DAEMON_BIN",
+                bin.display()
+            ),
         )
     })?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -98,14 +106,20 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
             return Err(CliError::new(
                 "DAEMON_SPAWN",
                 exit::DAEMON_UNREACHABLE,
-                format!("twgd exited with code {code} at start-up; see {}", log_path.display()),
+                format!(
+                    "twgd exited with code {code} at start-up; see {}",
+                    log_path.display()
+                ),
             ));
         }
         if Instant::now() > deadline {
             return Err(CliError::new(
                 "DAEMON_SPAWN",
                 exit::DAEMON_UNREACHABLE,
-                format!("twgd did not answer within 10 s; see {}", log_path.display()),
+                format!(
+                    "twgd did not answer within 10 s; see {}",
+                    log_path.display()
+                ),
             ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -114,11 +128,17 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
 
 async fn start(ctx: &Ctx) -> Result<(), CliError> {
     if let Some(s) = query(ctx).await? {
-        println!("twgd is already running (pid {}, socket {})", s.pid, s.socket_path);
+        println!(
+            "twgd is already running (pid {}, socket {})",
+            s.pid, s.socket_path
+        );
         return Ok(());
     }
     let pid = spawn_and_wait(ctx).await?;
-    println!("✔ twgd started (pid {pid}, socket {})", ctx.socket()?.display());
+    println!(
+        "✔ twgd started (pid {pid}, socket {})",
+        ctx.socket()?.display()
+    );
     Ok(())
 }
 
@@ -170,12 +190,18 @@ async fn status(ctx: &Ctx) -> Result<(), CliError> {
         }
         None => {
             if ctx.json {
-                println!("{}", serde_json::json!({"running": false, "socket": ctx.socket()?}));
+                println!(
+                    "{}",
+                    serde_json::json!({"running": false, "socket": ctx.socket()?})
+                );
             }
             Err(CliError::new(
                 "DAEMON_NOT_RUNNING",
                 exit::DAEMON_UNREACHABLE,
-                format!("twgd is not running (socket {}); start it with `twg daemon start`", ctx.socket()?.display()),
+                format!(
+                    "twgd is not running (socket {}); start it with `twg daemon start`",
+                    ctx.socket()?.display()
+                ),
             ))
         }
     }

@@ -28,7 +28,10 @@ impl Cmd {
                 serde_json::json!({"refreshed": refreshed, "expires_at": expires_at, "via": via})
             );
         } else if refreshed {
-            println!("✔ Access token refreshed; it expires {}", relative(expires_at));
+            println!(
+                "✔ Access token refreshed; it expires {}",
+                relative(expires_at)
+            );
         } else {
             println!(
                 "✔ Access token is fresh (expires {}); nothing to do. Use --force to rotate anyway",
@@ -67,9 +70,16 @@ impl Cmd {
             return Err(CliError::new(
                 "TEMPORARY",
                 twg_common::exit::TEMPORARY,
-                format!("the refresh failed ({w}); the current token is still valid until {}", twg_common::time::format_unix(r.oauth().expires_at)),
+                format!(
+                    "the refresh failed ({w}); the current token is still valid until {}",
+                    twg_common::time::format_unix(r.oauth().expires_at)
+                ),
             ));
         }
-        Ok((r.outcome == Outcome::Refreshed, r.oauth().expires_at, "direct"))
+        Ok((
+            r.outcome == Outcome::Refreshed,
+            r.oauth().expires_at,
+            "direct",
+        ))
     }
 }

@@ -87,8 +87,28 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
             s.backend = l.backend.as_str().into();
             let c = &l.credentials;
             s.has_bitbucket_token = c.bitbucket_token.is_some();
-            s.user = c.user.as_ref().map(|u| if u.email.is_empty() { u.name.clone() } else { format!("{} <{}>", u.name, u.email) }).unwrap_or_default();
-            s.site = c.site.as_ref().map(|x| if x.url.is_empty() { x.name.clone() } else { x.url.clone() }).unwrap_or_default();
+            s.user = c
+                .user
+                .as_ref()
+                .map(|u| {
+                    if u.email.is_empty() {
+                        u.name.clone()
+                    } else {
+                        format!("{} <{}>", u.name, u.email)
+                    }
+                })
+                .unwrap_or_default();
+            s.site = c
+                .site
+                .as_ref()
+                .map(|x| {
+                    if x.url.is_empty() {
+                        x.name.clone()
+                    } else {
+                        x.url.clone()
+                    }
+                })
+                .unwrap_or_default();
             if let Some(o) = &c.oauth {
                 s.source = "oauth".into();
                 s.issuer = o.issuer.clone();
@@ -115,7 +135,10 @@ impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         let s = snapshot(ctx).await?;
         if ctx.json {
-            println!("{}", serde_json::to_string_pretty(&s).expect("serialisable"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&s).expect("serialisable")
+            );
         } else {
             print_text(&s);
         }
@@ -155,12 +178,32 @@ fn print_text(s: &Snapshot) {
         );
         println!("Next refresh:       {}", relative(s.next_refresh_at));
         println!("Last refresh:       {}", relative(s.last_refresh_at));
-        println!("Refresh token:      {}", if s.has_refresh_token { "present" } else { "none" });
-        println!("Stored in:          {} ({} backend)", s.credentials_path, s.backend);
+        println!(
+            "Refresh token:      {}",
+            if s.has_refresh_token {
+                "present"
+            } else {
+                "none"
+            }
+        );
+        println!(
+            "Stored in:          {} ({} backend)",
+            s.credentials_path, s.backend
+        );
     }
-    println!("Bitbucket token:    {}", if s.has_bitbucket_token { "set" } else { "not set" });
+    println!(
+        "Bitbucket token:    {}",
+        if s.has_bitbucket_token {
+            "set"
+        } else {
+            "not set"
+        }
+    );
     match &s.daemon {
-        Some(d) => println!("Daemon:             running (twgd {}, pid {}, up {}s)", d.version, d.pid, d.uptime_seconds),
+        Some(d) => println!(
+            "Daemon:             running (twgd {}, pid {}, up {}s)",
+            d.version, d.pid, d.uptime_seconds
+        ),
         None => println!("Daemon:             not reachable; twg refreshes directly"),
     }
     if let Some(e) = &s.last_error {

@@ -1,9 +1,9 @@
 //! The device authorization grant (RFC 8628) through the `oauth2` crate.
 
+use super::TokenSet;
 use super::discovery::Endpoints;
 use super::error::OAuthError;
 use super::http::HttpClient;
-use super::TokenSet;
 use std::time::Duration;
 
 /// Why a device login ended without tokens.
@@ -11,7 +11,9 @@ use std::time::Duration;
 pub enum DeviceError {
     #[error("the login was denied in the browser (access_denied); run `twg login` again to retry")]
     AccessDenied,
-    #[error("the code expired before it was approved (expired_token); run `twg login` again and approve within the time shown")]
+    #[error(
+        "the code expired before it was approved (expired_token); run `twg login` again and approve within the time shown"
+    )]
     Expired,
     #[error(transparent)]
     OAuth(#[from] OAuthError),

@@ -90,14 +90,18 @@ pub async fn resolve(http: &HttpClient, settings: &OAuthSettings) -> Result<Endp
         ),
     };
     for (what, url) in [
-        ("device authorization endpoint", Some(&endpoints.device_authorization)),
+        (
+            "device authorization endpoint",
+            Some(&endpoints.device_authorization),
+        ),
         ("token endpoint", Some(&endpoints.token)),
         ("revocation endpoint", endpoints.revocation.as_ref()),
         ("resources endpoint", endpoints.resources.as_ref()),
         ("userinfo endpoint", endpoints.userinfo.as_ref()),
     ] {
         if let Some(url) = url {
-            validate_url(what, url, "the server's metadata").map_err(|e| OAuthError::Config(e.to_string()))?;
+            validate_url(what, url, "the server's metadata")
+                .map_err(|e| OAuthError::Config(e.to_string()))?;
         }
     }
     Ok(endpoints)

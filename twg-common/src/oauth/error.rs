@@ -45,9 +45,12 @@ impl OAuthError {
     pub fn from_code(code: &str, description: Option<String>) -> Self {
         match code {
             "invalid_grant" => OAuthError::InvalidGrant { description },
-            "temporarily_unavailable" | "server_error" | "slow_down" => OAuthError::Transient(
-                format!("the authorization server is unavailable ({code}){}", describe(&description)),
-            ),
+            "temporarily_unavailable" | "server_error" | "slow_down" => {
+                OAuthError::Transient(format!(
+                    "the authorization server is unavailable ({code}){}",
+                    describe(&description)
+                ))
+            }
             _ => OAuthError::Rejected {
                 code: sanitize(code),
                 description,

@@ -16,7 +16,9 @@ pub enum HttpSetupError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("the CA bundle {path} holds no usable PEM certificate; fix SSL_CERT_FILE or network.ca_file")]
+    #[error(
+        "the CA bundle {path} holds no usable PEM certificate; fix SSL_CERT_FILE or network.ca_file"
+    )]
     CaParse { path: std::path::PathBuf },
     #[error("cannot set up the HTTP client: {0}")]
     Build(String),

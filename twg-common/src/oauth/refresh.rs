@@ -1,8 +1,8 @@
 //! The refresh-token grant (RFC 6749 §6) through the `oauth2` crate.
 
+use super::TokenSet;
 use super::error::OAuthError;
 use super::http::HttpClient;
-use super::TokenSet;
 use crate::secret::Secret;
 
 /// Spends `refresh_token` at `token_endpoint`. The caller must have passed the persistence

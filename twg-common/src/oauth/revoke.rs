@@ -37,7 +37,12 @@ pub async fn revoke(
         ])
         .send()
         .await
-        .map_err(|e| OAuthError::Transient(format!("revocation request to {endpoint} failed: {}", super::error::chain(&e))))?;
+        .map_err(|e| {
+            OAuthError::Transient(format!(
+                "revocation request to {endpoint} failed: {}",
+                super::error::chain(&e)
+            ))
+        })?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());

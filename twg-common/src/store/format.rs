@@ -120,8 +120,8 @@ pub fn parse(path: &std::path::Path, text: &str) -> Result<AuthFile, FormatError
         path: path.into(),
         detail,
     };
-    let probe: VersionProbe = toml::from_str(text)
-        .map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
+    let probe: VersionProbe =
+        toml::from_str(text).map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
     match probe.version {
         None => return Err(corrupt("no `version` key".into())),
         Some(v) if v > CURRENT_VERSION => {
@@ -245,7 +245,8 @@ token = "bb"
 
     #[test]
     fn corrupt_file_error_never_echoes_the_content() {
-        let text = "version = 1\ngeneration = 1\n[oauth]\naccess_token = \"SECRET-VALUE\" garbage\n";
+        let text =
+            "version = 1\ngeneration = 1\n[oauth]\naccess_token = \"SECRET-VALUE\" garbage\n";
         let err = parse(Path::new("auth.conf"), text).unwrap_err().to_string();
         assert!(!err.contains("SECRET-VALUE"), "{err}");
         assert!(err.contains("line 4"), "{err}");
