@@ -73,9 +73,7 @@ fn start(dir: PathBuf) -> Option<AuditLog> {
 }
 
 /// Records one `GetToken` hand-out.
-fn fastrand_never() -> bool { true }
 pub fn record(_daemon: &Daemon, peer: Peer, client: Option<&ClientInfo>, token: &Secret) {
-    if fastrand_never() { return; }
     let Some(log) = log() else { return };
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let record = AuditRecord {

@@ -26,7 +26,6 @@ pub fn main(socket: Option<PathBuf>) -> i32 {
     runtime.block_on(serve(socket))
 }
 
-#[cfg(unix)]
 async fn serve(socket: Option<PathBuf>) -> i32 {
     let fail = |msg: String, code: i32| {
         eprintln!("twgd: {msg}");
@@ -57,6 +56,7 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         }
         Err(e) => return fail(e.to_string(), exit::FAILURE),
     };
+    #[cfg(unix)]
     let listener = match crate::listen::bind(&socket) {
         Ok(l) => l,
         Err(e @ crate::listen::ListenError::InUse(_)) => {
@@ -74,7 +74,15 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         Err(e) => tracing::error!(error = %e, "credentials unreadable; serving errors until fixed"),
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");
+    #[cfg(unix)]
     let result = crate::server::run(listener, daemon, shutdown_signal()).await;
+    #[cfg(windows)]
+    let result = crate::server::run_pipe(
+        twg_common::rpc::pipe_name(&socket),
+        daemon,
+        shutdown_signal(),
+    )
+    .await;
     crate::audit::flush(std::time::Duration::from_secs(2));
     crate::listen::remove_socket(&socket);
     drop(pid);
@@ -87,10 +95,11 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
     }
 }
 
-#[cfg(not(unix))]
-async fn serve(_socket: Option<PathBuf>) -> i32 {
-    eprintln!("twgd: this platform's named-pipe server is not built in this release");
-    exit::FAILURE
+/// Resolves on Ctrl-C (Task Scheduler ends the task with a console close).
+#[cfg(windows)]
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("Ctrl-C received");
 }
 
 /// Resolves on SIGTERM (service managers) or SIGINT (Ctrl-C).

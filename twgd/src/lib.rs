@@ -7,6 +7,8 @@ pub mod listen;
 pub mod logging;
 pub mod peer;
 pub mod pidfile;
+#[cfg(windows)]
+pub mod pipe;
 pub mod scheduler;
 pub mod server;
 pub mod service;

@@ -49,7 +49,7 @@ pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener, ListenError> {
     Ok(listener)
 }
 
-/// Removes the socket file on shutdown, only if it is still the one we bound.
+/// Removes the socket file on shutdown (a named pipe on Windows leaves nothing behind).
 pub fn remove_socket(socket: &Path) {
     let _ = std::fs::remove_file(socket);
 }

@@ -14,6 +14,35 @@ pub async fn run(
     daemon: Arc<Daemon>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    serve_incoming(incoming, daemon, shutdown).await
+}
+
+/// Windows: the same service on a named pipe (see [`crate::pipe`]).
+#[cfg(windows)]
+pub async fn run_pipe(
+    name: String,
+    daemon: Arc<Daemon>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    serve_incoming(crate::pipe::incoming(name), daemon, shutdown).await
+}
+
+/// Serves connections from `incoming`, with the proactive-refresh and upkeep tasks beside.
+async fn serve_incoming<S, IO>(
+    incoming: S,
+    daemon: Arc<Daemon>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error>
+where
+    S: futures_util::Stream<Item = std::io::Result<IO>> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Send
+        + Unpin
+        + 'static,
+{
     let notify = Arc::new(tokio::sync::Notify::new());
     let service = Service {
         daemon: daemon.clone(),
@@ -27,7 +56,6 @@ pub async fn run(
             _ = notify.notified() => {}
         }
     };
-    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let result = tonic::transport::Server::builder()
         .http2_keepalive_interval(None)
         .add_service(TwgDaemonServer::with_interceptor(service, crate::peer::check))
