@@ -75,41 +75,58 @@ pub fn try_lock(path: &Path) -> Result<Option<LockGuard>, LockError> {
     }
 }
 
-/// Waits up to `timeout` for the lock, polling without blocking the async runtime.
-pub async fn lock(path: &Path, timeout: Duration) -> Result<LockGuard, LockError> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(2);
-    loop {
-        if let Some(guard) = try_lock(path)? {
-            return Ok(guard);
+/// One step of waiting for the lock: the guard, or how long to pause before trying again.
+struct Attempt {
+    start: Instant,
+    pause: Duration,
+    timeout: Duration,
+}
+
+impl Attempt {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            start: Instant::now(),
+            pause: Duration::from_millis(2),
+            timeout,
         }
-        if start.elapsed() >= timeout {
+    }
+
+    /// `Ok(Ok(guard))` when taken, `Ok(Err(pause))` to try again after `pause`.
+    fn next(&mut self, path: &Path) -> Result<Result<LockGuard, Duration>, LockError> {
+        if let Some(guard) = try_lock(path)? {
+            return Ok(Ok(guard));
+        }
+        if self.start.elapsed() >= self.timeout {
             return Err(LockError::Timeout {
                 path: path.to_path_buf(),
-                waited: start.elapsed(),
+                waited: self.start.elapsed(),
             });
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(Duration::from_millis(50));
+        Ok(Err(pause))
+    }
+}
+
+/// Waits up to `timeout` for the lock, polling without blocking the async runtime.
+pub async fn lock(path: &Path, timeout: Duration) -> Result<LockGuard, LockError> {
+    let mut attempt = Attempt::new(timeout);
+    loop {
+        match attempt.next(path)? {
+            Ok(guard) => return Ok(guard),
+            Err(pause) => tokio::time::sleep(pause).await,
+        }
     }
 }
 
 /// Blocking variant for synchronous callers.
 pub fn lock_blocking(path: &Path, timeout: Duration) -> Result<LockGuard, LockError> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(2);
+    let mut attempt = Attempt::new(timeout);
     loop {
-        if let Some(guard) = try_lock(path)? {
-            return Ok(guard);
+        match attempt.next(path)? {
+            Ok(guard) => return Ok(guard),
+            Err(pause) => std::thread::sleep(pause),
         }
-        if start.elapsed() >= timeout {
-            return Err(LockError::Timeout {
-                path: path.to_path_buf(),
-                waited: start.elapsed(),
-            });
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 

@@ -108,13 +108,7 @@ impl Daemon {
                 .credentials
                 .site
                 .as_ref()
-                .map(|s| {
-                    if s.url.is_empty() {
-                        s.name.clone()
-                    } else {
-                        s.url.clone()
-                    }
-                })
+                .map(twg_common::store::SiteInfo::label)
                 .unwrap_or_default(),
         })
     }

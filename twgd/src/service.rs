@@ -76,13 +76,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
                 .into(),
             site: creds
                 .and_then(|c| c.site.as_ref())
-                .map(|s| {
-                    if s.url.is_empty() {
-                        s.name.clone()
-                    } else {
-                        s.url.clone()
-                    }
-                })
+                .map(twg_common::store::SiteInfo::label)
                 .unwrap_or_default(),
             user: creds
                 .and_then(|c| c.user.as_ref())

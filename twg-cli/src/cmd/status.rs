@@ -101,13 +101,7 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
             s.site = c
                 .site
                 .as_ref()
-                .map(|x| {
-                    if x.url.is_empty() {
-                        x.name.clone()
-                    } else {
-                        x.url.clone()
-                    }
-                })
+                .map(twg_common::store::SiteInfo::label)
                 .unwrap_or_default();
             if let Some(o) = &c.oauth {
                 s.source = "oauth".into();

@@ -93,7 +93,7 @@ impl Cmd {
             .credentials
             .site
             .as_ref()
-            .map(|s| s.url.clone())
+            .map(twg_common::store::SiteInfo::label)
             .unwrap_or_default();
         let o = r.oauth();
         Ok(Token {

@@ -83,6 +83,17 @@ pub struct SiteInfo {
     pub url: String,
 }
 
+impl SiteInfo {
+    /// How the site is shown: its URL, else its name.
+    pub fn label(&self) -> String {
+        if self.url.is_empty() {
+            self.name.clone()
+        } else {
+            self.url.clone()
+        }
+    }
+}
+
 /// A refresh token unused for this long is treated as expired ("run `twg login`").
 pub const REFRESH_TOKEN_IDLE_LIMIT_SECS: i64 = 30 * 24 * 3600;
 
