@@ -311,8 +311,10 @@ pub fn apply_token_set(old: &Credentials, set: &TokenSet, obtained_at: i64) -> C
         o.expires_at = set.expires_in.map(|s| obtained_at + s as i64).unwrap_or(0);
         if let Some(rt) = &set.refresh_token {
             o.refresh_token = Some(rt.clone());
-            o.refresh_token_issued_at = obtained_at;
         }
+        // A successful use proves the refresh token alive; the 30-day idle limit counts from
+        // here, also for servers that do not rotate.
+        o.refresh_token_issued_at = obtained_at;
         if let Some(scopes) = &set.scopes {
             o.scopes = scopes.clone();
         }
@@ -404,6 +406,7 @@ mod tests {
         let new = apply_token_set(&old, &set, 50);
         let o = new.oauth.unwrap();
         assert_eq!(o.refresh_token.unwrap().expose(), "r");
+        assert_eq!(o.refresh_token_issued_at, 50, "the idle limit restarts on use");
         assert_eq!(o.expires_at, 150);
         assert_eq!(o.access_token.expose(), "a2");
     }

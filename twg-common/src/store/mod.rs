@@ -65,7 +65,8 @@ pub struct OAuthCredentials {
     /// When the current access token was obtained (the 75% rule is measured from here).
     pub obtained_at: i64,
     pub refresh_token: Option<Secret>,
-    /// When the current refresh token was issued: unused for 30 days means the session expired.
+    /// When the refresh token was last issued or successfully used: idle for 30 days means
+    /// the session expired.
     pub refresh_token_issued_at: i64,
 }
 
