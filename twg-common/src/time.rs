@@ -51,6 +51,9 @@ pub fn relative(ts: i64) -> String {
     }
     let delta = ts - now_unix();
     let span = delta.unsigned_abs();
+    if span < 2 {
+        return "just now".into();
+    }
     let text = if span >= 86_400 {
         format!("{}d {}h", span / 86_400, (span % 86_400) / 3600)
     } else if span >= 3600 {
