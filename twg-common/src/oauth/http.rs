@@ -141,3 +141,35 @@ impl TransportError {
         TransportError(format!("{what}: {}", chain(&e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigFile};
+    use std::path::Path;
+
+    fn config_with_ca(ca: &Path) -> Config {
+        let mut c = Config::resolve(Path::new("/r"), ConfigFile::default(), &|_| None).unwrap();
+        c.ca_file = Some(ca.to_path_buf());
+        c
+    }
+
+    #[test]
+    fn an_extra_ca_bundle_is_loaded() {
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/test-ca.pem");
+        HttpClient::new(&config_with_ca(&ca)).expect("a valid PEM bundle is accepted");
+    }
+
+    #[test]
+    fn a_missing_or_bad_ca_bundle_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.pem");
+        let err = HttpClient::new(&config_with_ca(&missing)).unwrap_err();
+        assert!(matches!(err, HttpSetupError::CaFile { .. }), "{err}");
+        assert!(err.to_string().contains("SSL_CERT_FILE"));
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let err = HttpClient::new(&config_with_ca(&junk)).unwrap_err();
+        assert!(matches!(err, HttpSetupError::CaParse { .. }), "{err}");
+    }
+}
