@@ -111,19 +111,17 @@ pub fn record(_daemon: &Daemon, peer: Peer, client: Option<&ClientInfo>, token: 
 /// The token's fingerprint. The daemon hands out the same token until it refreshes, so
 /// the last one is remembered rather than hashed again for every request.
 fn fingerprint(token: &Secret) -> String {
-    use std::sync::Mutex;
-    static LAST: Mutex<Option<(Secret, String)>> = Mutex::new(None);
-    if let Ok(last) = LAST.lock()
-        && let Some((t, fp)) = last.as_ref()
-        && t == token
-    {
-        return fp.clone();
-    }
-    let fp = token.fingerprint();
-    if let Ok(mut last) = LAST.lock() {
-        *last = Some((token.clone(), fp.clone()));
-    }
-    fp
+    use std::cell::RefCell;
+    // Per thread: the runtime has a couple of workers, and they never contend for it.
+    thread_local!(static LAST: RefCell<Option<(Secret, String)>> = const { RefCell::new(None) });
+    LAST.with_borrow_mut(|last| match last {
+        Some((t, fp)) if t == token => fp.clone(),
+        _ => {
+            let fp = token.fingerprint();
+            *last = Some((token.clone(), fp.clone()));
+            fp
+        }
+    })
 }
 
 /// Writes out everything queued so far; waits at most `timeout`. Call on shutdown.
@@ -146,28 +144,26 @@ const EXE_TTL: Duration = Duration::from_millis(100);
 /// The peer's executable. `None` when the process is gone or not ours to inspect.
 #[cfg(target_os = "linux")]
 fn exe_of(pid: i32) -> Option<String> {
+    use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::sync::Mutex;
-    type Cache = HashMap<i32, (Option<String>, Instant)>;
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    // Per thread, like the fingerprint: no lock on the hot path.
+    thread_local!(static CACHE: RefCell<HashMap<i32, (Option<String>, Instant)>> = RefCell::new(HashMap::new()));
     let now = Instant::now();
-    if let Ok(map) = cache.lock()
-        && let Some((exe, at)) = map.get(&pid)
-        && now.duration_since(*at) < EXE_TTL
-    {
-        return exe.clone();
-    }
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned());
-    if let Ok(mut map) = cache.lock() {
+    CACHE.with_borrow_mut(|map| {
+        if let Some((exe, at)) = map.get(&pid)
+            && now.duration_since(*at) < EXE_TTL
+        {
+            return exe.clone();
+        }
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
         if map.len() >= 1024 {
             map.retain(|_, (_, at)| now.duration_since(*at) < EXE_TTL);
         }
         map.insert(pid, (exe.clone(), now));
-    }
-    exe
+        exe
+    })
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -26,6 +26,20 @@ fn audit_json(env: &Env, extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
+/// `audit_json` once at least `n` records are on disk: the writer batches for a couple of
+/// milliseconds before it writes.
+fn audit_when(env: &Env, n: usize) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let report = audit_json(env, &[]);
+        if report["records"].as_array().unwrap().len() >= n || std::time::Instant::now() > deadline
+        {
+            return report;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Every audit file's text, concatenated.
 fn all_audit_text(dir: &std::path::Path) -> String {
     let mut all = String::new();
@@ -67,8 +81,8 @@ fn each_hand_out_is_recorded_with_the_callers_pid_and_exe_and_no_token() {
         .display()
         .to_string();
 
-    // Readable at once: the writer flushes as soon as its queue is empty.
-    let report = audit_json(&env, &[]);
+    // On disk within milliseconds, while the daemon runs.
+    let report = audit_when(&env, 3);
     let records = report["records"].as_array().unwrap();
     assert_eq!(records.len(), 3, "{report}");
     for (r, pid) in records.iter().zip(&pids) {
@@ -142,6 +156,7 @@ fn each_hand_out_is_recorded_with_the_callers_pid_and_exe_and_no_token() {
         &env.dir.path().join("nowhere.sock").display().to_string(),
     );
     assert!(env.twg(&["auth", "token"]).status.success());
+    std::thread::sleep(Duration::from_millis(50));
     assert_eq!(
         audit_json(&env, &[])["records"].as_array().unwrap().len(),
         3

@@ -137,6 +137,26 @@ fn envelope(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not a JSON envelope ({e}): {stderr}"))
 }
 
+/// `twg --json auth audit`, once a record for `pid` is on disk (the daemon's writer batches
+/// for a couple of milliseconds).
+fn audit_with_pid(env: &Env, pid: u32) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let out = env.twg(&["--json", "auth", "audit"]);
+        assert!(out.status.success(), "{:?}", text(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = report["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["pid"] == pid);
+        if found || std::time::Instant::now() > deadline {
+            return report;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Every audit file's bytes, concatenated.
 fn audit_bytes(env: &Env) -> String {
     let dir = env.dir.path().join("state");
@@ -205,9 +225,7 @@ fn through_the_daemon_a_sandboxed_client_gets_a_token_and_writes_nothing() {
 
     // The daemon recorded the sandboxed process: its pid, its executable, its agent.
     let pid = pid.expect("the sandbox printed its pid");
-    let audit = env.twg(&["--json", "auth", "audit"]);
-    assert!(audit.status.success(), "{:?}", text(&audit));
-    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let report = audit_with_pid(&env, pid);
     let records = report["records"].as_array().unwrap();
     let mine = records
         .iter()
@@ -372,8 +390,10 @@ fn a_stale_token_is_refreshed_by_the_daemon_outside_the_sandbox() {
     assert_eq!(idp.refresh_requests(), 1);
     assert_ne!(env.refresh_token(), old_refresh);
     assert_eq!(text(&out).0.trim(), env.access_token());
-    let audit = env.twg(&["--json", "auth", "audit", "--limit", "1"]);
-    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    audit_with_pid(&env, pid.unwrap());
+    let out = env.twg(&["--json", "auth", "audit", "--limit", "1"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["records"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["records"][0]["pid"], pid.unwrap(), "{report}");
     assert_eq!(report["records"][0]["agent"], "codex", "{report}");
 }
