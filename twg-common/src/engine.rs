@@ -406,7 +406,10 @@ mod tests {
         let new = apply_token_set(&old, &set, 50);
         let o = new.oauth.unwrap();
         assert_eq!(o.refresh_token.unwrap().expose(), "r");
-        assert_eq!(o.refresh_token_issued_at, 50, "the idle limit restarts on use");
+        assert_eq!(
+            o.refresh_token_issued_at, 50,
+            "the idle limit restarts on use"
+        );
         assert_eq!(o.expires_at, 150);
         assert_eq!(o.access_token.expose(), "a2");
     }

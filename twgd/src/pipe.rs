@@ -57,7 +57,10 @@ pub fn incoming(name: String) -> impl futures_util::Stream<Item = io::Result<Con
         let server = match next {
             Some(Ok(s)) => s,
             Some(Err(e)) => return Some((Err(e), (None, name))),
-            None => match ServerOptions::new().reject_remote_clients(true).create(&name) {
+            None => match ServerOptions::new()
+                .reject_remote_clients(true)
+                .create(&name)
+            {
                 Ok(s) => s,
                 Err(e) => return Some((Err(e), (None, name))),
             },

@@ -58,7 +58,10 @@ where
     };
     let result = tonic::transport::Server::builder()
         .http2_keepalive_interval(None)
-        .add_service(TwgDaemonServer::with_interceptor(service, crate::peer::check))
+        .add_service(TwgDaemonServer::with_interceptor(
+            service,
+            crate::peer::check,
+        ))
         .serve_with_incoming_shutdown(incoming, stop)
         .await;
     scheduler.abort();

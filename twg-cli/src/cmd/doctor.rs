@@ -20,58 +20,180 @@ struct Check {
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         let mut checks = Vec::new();
-        let mut add = |name, status, detail: String| checks.push(Check { name, status, detail });
+        let mut add = |name, status, detail: String| {
+            checks.push(Check {
+                name,
+                status,
+                detail,
+            })
+        };
         let root = ctx.root()?;
         match ctx.config() {
-            Ok(c) => add("config", "ok", format!("{} (issuer {})", twg_common::paths::config_file(&root).display(), c.oauth.issuer)),
+            Ok(c) => add(
+                "config",
+                "ok",
+                format!(
+                    "{} (issuer {})",
+                    twg_common::paths::config_file(&root).display(),
+                    c.oauth.issuer
+                ),
+            ),
             Err(e) => add("config", "fail", e.message),
         }
         let s = snapshot(ctx).await?;
         match s.source.as_str() {
-            "env" => add("auth method", "ok", format!("environment variables (TWG_TOKEN) for {}", s.user)),
-            "oauth" => add("auth method", "ok", format!("OAuth login as {}", if s.user.is_empty() { "unknown user" } else { &s.user })),
-            _ => add("auth method", "fail", s.load_error.clone().unwrap_or_else(|| "not logged in; run `twg login`".into())),
+            "env" => add(
+                "auth method",
+                "ok",
+                format!("environment variables (TWG_TOKEN) for {}", s.user),
+            ),
+            "oauth" => add(
+                "auth method",
+                "ok",
+                format!(
+                    "OAuth login as {}",
+                    if s.user.is_empty() {
+                        "unknown user"
+                    } else {
+                        &s.user
+                    }
+                ),
+            ),
+            _ => add(
+                "auth method",
+                "fail",
+                s.load_error
+                    .clone()
+                    .unwrap_or_else(|| "not logged in; run `twg login`".into()),
+            ),
         }
         if s.source == "oauth" {
             let now = twg_common::time::now_unix();
             if s.access_expires_at > now || s.access_expires_at == 0 {
-                add("access token", "ok", format!("valid, expires {}", relative(s.access_expires_at)));
+                add(
+                    "access token",
+                    "ok",
+                    format!("valid, expires {}", relative(s.access_expires_at)),
+                );
             } else if s.has_refresh_token {
-                add("access token", "warn", format!("expired {}; it is refreshed on next use", relative(s.access_expires_at)));
+                add(
+                    "access token",
+                    "warn",
+                    format!(
+                        "expired {}; it is refreshed on next use",
+                        relative(s.access_expires_at)
+                    ),
+                );
             } else {
-                add("access token", "fail", "expired and no refresh token; run `twg login`".into());
+                add(
+                    "access token",
+                    "fail",
+                    "expired and no refresh token; run `twg login`".into(),
+                );
             }
-            add("refresh token", if s.has_refresh_token { "ok" } else { "warn" }, if s.has_refresh_token { "present (masked)".into() } else { "none: the session ends when the access token expires".into() });
-            add("site", if s.site.is_empty() { "warn" } else { "ok" }, if s.site.is_empty() { "no site selected; run `twg login --site <site>`".into() } else { s.site.clone() });
-            add("backend", "ok", format!("{} ({})", s.backend, s.credentials_path));
+            add(
+                "refresh token",
+                if s.has_refresh_token { "ok" } else { "warn" },
+                if s.has_refresh_token {
+                    "present (masked)".into()
+                } else {
+                    "none: the session ends when the access token expires".into()
+                },
+            );
+            add(
+                "site",
+                if s.site.is_empty() { "warn" } else { "ok" },
+                if s.site.is_empty() {
+                    "no site selected; run `twg login --site <site>`".into()
+                } else {
+                    s.site.clone()
+                },
+            );
+            add(
+                "backend",
+                "ok",
+                format!("{} ({})", s.backend, s.credentials_path),
+            );
             if let Some(e) = &s.last_error {
                 add("last refresh", "warn", e.clone());
             }
         }
         match &s.daemon {
-            Some(d) if d.protocol_version == twg_common::rpc::PROTOCOL_VERSION => add("daemon", "ok", format!("twgd {} running (pid {}, socket {})", d.version, d.pid, d.socket)),
-            Some(d) => add("daemon", "fail", format!("twgd {} speaks protocol {}, twg speaks {}; run `twg daemon stop && twg daemon start`", d.version, d.protocol_version, twg_common::rpc::PROTOCOL_VERSION)),
-            None => add("daemon", "warn", format!("{}; twg will refresh directly. Start it with `twg daemon start` or `twg upkeep enable`", s.daemon_error.clone().unwrap_or_default())),
+            Some(d) if d.protocol_version == twg_common::rpc::PROTOCOL_VERSION => add(
+                "daemon",
+                "ok",
+                format!(
+                    "twgd {} running (pid {}, socket {})",
+                    d.version, d.pid, d.socket
+                ),
+            ),
+            Some(d) => add(
+                "daemon",
+                "fail",
+                format!(
+                    "twgd {} speaks protocol {}, twg speaks {}; run `twg daemon stop && twg daemon start`",
+                    d.version,
+                    d.protocol_version,
+                    twg_common::rpc::PROTOCOL_VERSION
+                ),
+            ),
+            None => add(
+                "daemon",
+                "warn",
+                format!(
+                    "{}; twg will refresh directly. Start it with `twg daemon start` or `twg upkeep enable`",
+                    s.daemon_error.clone().unwrap_or_default()
+                ),
+            ),
         }
         match writable(&root) {
-            Ok(()) => add("config dir", "ok", format!("{} is writable", root.display())),
+            Ok(()) => add(
+                "config dir",
+                "ok",
+                format!("{} is writable", root.display()),
+            ),
             // Env-mode credentials are never refreshed or saved, so CI sandboxes may be read-only.
-            Err(e) if s.source == "env" => add("config dir", "ok", format!("{e}; not needed while credentials come from TWG_TOKEN")),
-            Err(e) if s.daemon.is_some() => add("config dir", "warn", format!("{e}; fine while twgd serves tokens")),
-            Err(e) => add("config dir", "fail", format!("{e}; refreshing is impossible here. Start twgd outside this sandbox or run `twg auth refresh` in a normal terminal")),
+            Err(e) if s.source == "env" => add(
+                "config dir",
+                "ok",
+                format!("{e}; not needed while credentials come from TWG_TOKEN"),
+            ),
+            Err(e) if s.daemon.is_some() => add(
+                "config dir",
+                "warn",
+                format!("{e}; fine while twgd serves tokens"),
+            ),
+            Err(e) => add(
+                "config dir",
+                "fail",
+                format!(
+                    "{e}; refreshing is impossible here. Start twgd outside this sandbox or run `twg auth refresh` in a normal terminal"
+                ),
+            ),
         }
         let failed = checks.iter().filter(|c| c.status == "fail").count();
         if ctx.json {
-            println!("{}", serde_json::json!({"ok": failed == 0, "checks": checks}));
+            println!(
+                "{}",
+                serde_json::json!({"ok": failed == 0, "checks": checks})
+            );
         } else {
             for c in &checks {
-                let mark = match c.status { "ok" => "✔", "warn" => "!", _ => "✘" };
+                let mark = match c.status {
+                    "ok" => "✔",
+                    "warn" => "!",
+                    _ => "✘",
+                };
                 println!("{mark} {:<14} {}", c.name, c.detail);
             }
         }
         if failed > 0 {
-            let mut e = CliError::failure(format!("doctor found {failed} problem(s); see the ✘ lines above"));
-            if ctx.json { e.message = format!("doctor found {failed} problem(s)"); }
+            let mut e = CliError::failure(format!(
+                "doctor found {failed} problem(s); see the ✘ lines above"
+            ));
+            if ctx.json {
+                e.message = format!("doctor found {failed} problem(s)");
+            }
             return Err(e);
         }
         Ok(())
@@ -82,7 +204,10 @@ fn writable(root: &std::path::Path) -> Result<(), String> {
     if !root.exists() {
         return match twg_common::atomic::parent_dir(root).metadata() {
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("{} does not exist and its parent is unusable: {e}", root.display())),
+            Err(e) => Err(format!(
+                "{} does not exist and its parent is unusable: {e}",
+                root.display()
+            )),
         };
     }
     twg_common::preflight::check_dir_writable(root).map_err(|e| e.to_string())
