@@ -3,12 +3,16 @@
 use clap::{Parser, Subcommand};
 
 /// twg keeps your Teamwork Graph credentials fresh and hands out access tokens.
-///
-/// Exit codes: 0 ok, 1 failure, 2 usage, 69 daemon unreachable and no fallback,
-/// 73 sandbox cannot persist (nothing sent), 75 temporary failure, 76 daemon protocol
-/// mismatch, 77 login needed, 78 invalid configuration.
 #[derive(Debug, Parser)]
-#[command(name = "twg", version, about, long_about = None)]
+#[command(
+    name = "twg",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 69 daemon unreachable and no fallback, \
+73 sandbox: cannot persist (nothing sent), 75 temporary failure, 76 daemon protocol mismatch, \
+77 login needed, 78 invalid configuration."
+)]
 pub struct Cli {
     /// Machine-readable output (and a JSON error envelope on stderr).
     #[arg(long, global = true)]
