@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine (idempotent):
 # bubblewrap (sandbox tests), gnome-keyring + dbus (real Secret Service and notifications),
-# chromium (headless browser for the device-flow pages), systemd (systemd-analyze verify),
-# Xvfb + dunst (a real notification server), and the npm packages of tests/conformance (oidc-provider, playwright-core).
+# chromium (headless browser for the device-flow pages), systemd (systemd-analyze verify and
+# a real user manager), util-linux (setpriv, unshare, nsenter), procps (kill), binutils (strip),
+# Xvfb + dunst (a real notification server), Node.js >= 20 with npm, and the npm packages of
+# tests/conformance (oidc-provider, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+apt_install() {
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 need=()
 for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session:dbus \
             dbus-launch:dbus-x11 secret-tool:libsecret-tools chromium:chromium \
-            systemd-analyze:systemd setpriv:util-linux node:nodejs \
-            dbus-monitor:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst; do
+            systemd-analyze:systemd systemctl:systemd setpriv:util-linux unshare:util-linux \
+            nsenter:util-linux kill:procps strip:binutils tar:tar sha256sum:coreutils \
+            dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt_install "${need[@]}"
+fi
+
+# oidc-provider 9 and playwright-core need Node.js 20 or newer. Debian 12's own nodejs is 18:
+# bootstrap with it and its npm, then take Node.js 20 from the npm registry (the `node`
+# package ships the official binary for this platform).
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(node_major)" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  $SUDO npm install -g --no-audit --no-fund --loglevel=error node@20
+  hash -r
+  if [ "$(node_major)" -lt 20 ]; then
+    echo "install-test-deps: Node.js >= 20 is required (found $(node --version 2>/dev/null || echo none)); install it and retry" >&2
+    exit 1
+  fi
 fi
 if [ ! -d tests/conformance/node_modules/oidc-provider ] || [ ! -d tests/conformance/node_modules/playwright-core ]; then
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)

@@ -101,6 +101,12 @@ pub fn from_status(status: &tonic::Status) -> CliError {
         "CONFIG_CORRUPT" => ("CONFIG_CORRUPT", exit::CONFIG),
         "CONFIG_INVALID" => ("CONFIG_INVALID", exit::CONFIG),
         "REFRESH_REJECTED" => ("REFRESH_REJECTED", exit::FAILURE),
+        // The rest of `EngineError::code()`, so `--json` names the same code whether the
+        // daemon or the direct path failed.
+        "NOT_REFRESHABLE" => ("NOT_REFRESHABLE", exit::FAILURE),
+        "PERSIST_FAILED" => ("PERSIST_FAILED", exit::FAILURE),
+        "STORE_ERROR" => ("STORE_ERROR", exit::FAILURE),
+        "HTTP_SETUP" => ("HTTP_SETUP", exit::FAILURE),
         _ => match status.code() {
             tonic::Code::Unauthenticated => ("AUTH_EXPIRED", exit::AUTH_EXPIRED),
             tonic::Code::Unavailable => ("TEMPORARY", exit::TEMPORARY),

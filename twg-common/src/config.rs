@@ -186,7 +186,13 @@ impl ConfigFile {
 pub fn toml_error_detail(text: &str, e: &toml::de::Error) -> String {
     match e.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            // Counted on bytes: a span that is not on a char boundary must not panic.
+            let end = span.start.min(text.len());
+            let line = text.as_bytes()[..end]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
             format!("line {line}: {}", e.message())
         }
         None => e.message().to_string(),

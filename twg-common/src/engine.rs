@@ -11,7 +11,7 @@
 //!    replacement atomically before the lock is released and before anyone sees success.
 
 use crate::error::EngineError;
-use crate::lock::{self, LockError};
+use crate::lock;
 use crate::oauth::error::OAuthError;
 use crate::oauth::http::HttpClient;
 use crate::oauth::{TokenSet, refresh};
@@ -174,16 +174,13 @@ impl Engine {
     /// Takes the credential lock and proves a save would succeed. Failure = send nothing.
     async fn lock_for_refresh(&self) -> Result<lock::LockGuard, EngineError> {
         let root = self.store.root();
-        let sandbox = |detail: String| EngineError::Sandbox {
+        let guard = lock::lock(&self.store.lock_path(), LOCK_TIMEOUT)
+            .await
+            .map_err(|e| EngineError::from_lock(root, e))?;
+        crate::preflight::check_dir_writable(root).map_err(|e| EngineError::Sandbox {
             config_dir: root.to_path_buf(),
-            detail,
-        };
-        let guard = match lock::lock(&self.store.lock_path(), LOCK_TIMEOUT).await {
-            Ok(g) => g,
-            Err(e @ LockError::Timeout { .. }) => return Err(EngineError::Busy(e.to_string())),
-            Err(e) => return Err(sandbox(e.to_string())),
-        };
-        crate::preflight::check_dir_writable(root).map_err(|e| sandbox(e.to_string()))?;
+            detail: e.to_string(),
+        })?;
         self.store.preflight()?;
         Ok(guard)
     }
@@ -200,8 +197,10 @@ impl Engine {
         let mut last = None;
         for attempt in 0..self.attempts.max(1) {
             if attempt > 0 {
-                // Retrying with the same token is safe: the server's reuse leeway covers a
-                // response that was lost after it rotated.
+                // Retrying with the same token: a failure before the server rotated leaves
+                // it valid. If the server did rotate and the answer was lost, the new token is
+                // gone either way; servers with a reuse leeway answer again, strict ones
+                // (oidc-provider) revoke the grant and the user must log in again.
                 tokio::time::sleep(Duration::from_millis(300 * (1 << attempt.min(4)))).await;
             }
             match refresh::refresh(
@@ -215,7 +214,7 @@ impl Engine {
                 Ok(set) => {
                     let obtained = now_unix();
                     let creds = apply_token_set(&current.credentials, &set, obtained);
-                    let generation = self.save_with_retry(&creds, guard).await?;
+                    let (creds, generation) = self.save_with_retry(creds, guard).await?;
                     tracing::info!(
                         expires_at = creds.oauth.as_ref().map(|o| o.expires_at),
                         generation,
@@ -265,13 +264,13 @@ impl Engine {
 
     async fn save_with_retry(
         &self,
-        creds: &Credentials,
+        creds: Credentials,
         guard: &lock::LockGuard,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<(Credentials, u64), EngineError> {
         let mut last = None;
         for attempt in 0..5u32 {
-            match self.store.save(creds, guard) {
-                Ok(g) => return Ok(g),
+            match self.store.save(&creds, guard) {
+                Ok(g) => return Ok((creds, g)),
                 Err(e) => {
                     tracing::error!(attempt, error = %e, "saving refreshed credentials failed");
                     last = Some(e);
@@ -279,8 +278,11 @@ impl Engine {
                 }
             }
         }
+        // The old refresh token is spent: hand the only copy of the new one to the caller
+        // rather than dropping it.
         Err(EngineError::PersistAfterRefresh {
             detail: last.map(|e| e.to_string()).unwrap_or_default(),
+            refreshed: Box::new(creds),
         })
     }
 }
@@ -300,6 +302,16 @@ fn check_refreshable(oauth: &OAuthCredentials, now: i64) -> Result<(), EngineErr
     Ok(())
 }
 
+/// The absolute expiry for a response's `expires_in` (0 = none given). A server's absurd
+/// value saturates instead of overflowing: a wrapped, negative value would read as "never
+/// expires".
+pub fn expires_at(obtained_at: i64, expires_in: Option<u64>) -> i64 {
+    match expires_in {
+        None => 0,
+        Some(secs) => obtained_at.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)),
+    }
+}
+
 /// New credentials after a token response. A server that does not rotate keeps the old
 /// refresh token (RFC 6749 §6 allows both).
 pub fn apply_token_set(old: &Credentials, set: &TokenSet, obtained_at: i64) -> Credentials {
@@ -308,7 +320,7 @@ pub fn apply_token_set(old: &Credentials, set: &TokenSet, obtained_at: i64) -> C
         o.access_token = set.access_token.clone();
         o.token_type = set.token_type.clone();
         o.obtained_at = obtained_at;
-        o.expires_at = set.expires_in.map(|s| obtained_at + s as i64).unwrap_or(0);
+        o.expires_at = expires_at(obtained_at, set.expires_in);
         if let Some(rt) = &set.refresh_token {
             o.refresh_token = Some(rt.clone());
         }
@@ -388,6 +400,30 @@ mod tests {
             check_refreshable(&c, 1001 + 30 * 86_400),
             Err(EngineError::AuthExpired { .. })
         ));
+    }
+
+    #[test]
+    fn absurd_expires_in_saturates_instead_of_reading_as_no_expiry() {
+        assert_eq!(expires_at(100, None), 0);
+        assert_eq!(expires_at(100, Some(60)), 160);
+        assert_eq!(expires_at(100, Some(u64::MAX)), i64::MAX);
+        assert_eq!(expires_at(100, Some(i64::MAX as u64)), i64::MAX);
+    }
+
+    #[test]
+    fn lock_timeouts_are_busy_and_unopenable_locks_are_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.conf.lock");
+        let _held = lock::try_lock(&path).unwrap().unwrap();
+        let timeout = lock::lock_blocking(&path, Duration::from_millis(5)).unwrap_err();
+        let e = EngineError::from_lock(dir.path(), timeout);
+        assert_eq!(e.code(), "LOCK_BUSY");
+        let missing = dir.path().join("missing/auth.conf.lock");
+        let open = lock::try_lock(&missing).unwrap_err();
+        assert_eq!(
+            EngineError::from_lock(dir.path(), open).code(),
+            "SANDBOX_CANNOT_PERSIST"
+        );
     }
 
     #[test]

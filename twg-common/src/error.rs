@@ -35,14 +35,34 @@ pub enum EngineError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Http(#[from] crate::oauth::http::HttpSetupError),
+    /// The server rotated the tokens but every save failed. `refreshed` holds the only copy
+    /// of the new refresh token: a long-lived caller (twgd) can keep using it and save it
+    /// later; a short-lived one can at least use the new access token. Its `Debug` is
+    /// redacted and it never reaches `Display`.
     #[error(
-        "the tokens were refreshed but could not be saved ({detail}); twgd keeps them in memory and retries. \
-         Fix the config directory's permissions, then run `twg auth refresh`"
+        "the tokens were refreshed but could not be saved ({detail}); the new refresh token exists only in \
+         this process's memory. Fix the config directory's permissions, then run `twg auth refresh`; \
+         if that says the session expired, run `twg login`"
     )]
-    PersistAfterRefresh { detail: String },
+    PersistAfterRefresh {
+        detail: String,
+        refreshed: Box<crate::store::Credentials>,
+    },
 }
 
 impl EngineError {
+    /// A failure to take the credential lock: another process holding it too long is
+    /// temporary; a lock file that cannot even be opened means this process cannot save.
+    pub fn from_lock(config_dir: &std::path::Path, e: crate::lock::LockError) -> Self {
+        match e {
+            crate::lock::LockError::Timeout { .. } => EngineError::Busy(e.to_string()),
+            e => EngineError::Sandbox {
+                config_dir: config_dir.to_path_buf(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
     /// The documented exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -95,7 +95,7 @@ impl LoginFlow {
                 scopes: tokens.scopes.clone().unwrap_or_else(|| self.scopes.clone()),
                 access_token: tokens.access_token.clone(),
                 token_type: tokens.token_type.clone(),
-                expires_at: tokens.expires_in.map(|s| now + s as i64).unwrap_or(0),
+                expires_at: crate::engine::expires_at(now, tokens.expires_in),
                 obtained_at: now,
                 refresh_token: tokens.refresh_token.clone(),
                 refresh_token_issued_at: now,
@@ -169,10 +169,7 @@ pub async fn save(store: &Store, credentials: &Credentials) -> Result<(), Engine
     })?;
     let guard = crate::lock::lock(&store.lock_path(), crate::engine::LOCK_TIMEOUT)
         .await
-        .map_err(|e| EngineError::Sandbox {
-            config_dir: store.root().to_path_buf(),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| EngineError::from_lock(store.root(), e))?;
     store.save(credentials, &guard)?;
     Ok(())
 }

@@ -57,10 +57,6 @@ pub async fn logout(
     http: &HttpClient,
     all: bool,
 ) -> Result<LogoutOutcome, EngineError> {
-    let sandbox = |detail: String| EngineError::Sandbox {
-        config_dir: store.root().to_path_buf(),
-        detail,
-    };
     if !store.root().exists() {
         return Ok(LogoutOutcome {
             was_logged_in: false,
@@ -72,7 +68,7 @@ pub async fn logout(
     }
     let guard = crate::lock::lock(&store.lock_path(), crate::engine::LOCK_TIMEOUT)
         .await
-        .map_err(|e| sandbox(e.to_string()))?;
+        .map_err(|e| EngineError::from_lock(store.root(), e))?;
     // Under the lock: the file is the truth (another process may have just rotated).
     let current = store.load()?.map(|l| l.credentials).unwrap_or_default();
     let revocation = match &current.oauth {

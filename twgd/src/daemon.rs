@@ -189,7 +189,10 @@ impl Daemon {
                     }
                 }
                 drop(info);
-                let stamp = self.engine.store().stamp();
+                // The stamp the engine took with what it read or saved under the lock: a
+                // fresh stat here could pair these credentials with a newer file written by
+                // another process since, and the cache would then hide that file.
+                let stamp = r.loaded.stamp;
                 let view = self.view(&r.loaded).expect("has oauth");
                 *self.cache.write().expect("cache lock") = Some((r.loaded, stamp));
                 Ok(view)
@@ -213,6 +216,13 @@ impl Daemon {
                 Err(e)
             }
         }
+    }
+
+    /// Waits for a refresh in flight and keeps new ones from starting while the guard lives.
+    /// Shutdown holds it before stopping tasks: a refresh cut off between the token request
+    /// and the save would lose the rotated refresh token.
+    pub async fn quiesce(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.refresh_gate.lock().await
     }
 
     /// Proactive refresh from the scheduler: refresh when the 75% mark has passed.

@@ -31,12 +31,16 @@ pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener, ListenError> {
     if std::fs::symlink_metadata(socket).is_ok() {
         match std::os::unix::net::UnixStream::connect(socket) {
             Ok(_) => return Err(ListenError::InUse(socket.to_path_buf())),
-            Err(_) => {
+            // Only a refused connection proves nobody listens. Any other failure (a busy
+            // backlog, a permission problem) may hide a live daemon whose socket we must
+            // not pull away; binding then fails with EADDRINUSE and says so.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 std::fs::remove_file(socket).map_err(|source| ListenError::RemoveStale {
                     path: socket.to_path_buf(),
                     source,
                 })?;
             }
+            Err(_) => {}
         }
     }
     let bind_err = |source| ListenError::Bind {

@@ -49,22 +49,45 @@ where
         shutdown: notify.clone(),
     };
     let upkeep = tokio::spawn(crate::upkeep::run(daemon.clone()));
-    let scheduler = tokio::spawn(crate::scheduler::run(daemon));
+    let scheduler = tokio::spawn(crate::scheduler::run(daemon.clone()));
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
     let stop = async move {
         tokio::select! {
             _ = shutdown => {}
             _ = notify.notified() => {}
         }
+        let _ = stopping_tx.send(true);
     };
-    let result = tonic::transport::Server::builder()
+    let serve = tonic::transport::Server::builder()
         .http2_keepalive_interval(None)
         .add_service(TwgDaemonServer::with_interceptor(
             service,
             crate::peer::check,
         ))
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await;
+        .serve_with_incoming_shutdown(incoming, stop);
+    // tonic waits for every open stream before it returns, and a `Login` stream waits for
+    // the user's approval for up to the code's lifetime: give open calls a grace period,
+    // not a veto over shutdown.
+    let grace = async move {
+        let _ = stopping_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let result = tokio::select! {
+        r = serve => r,
+        () = grace => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "open calls did not finish; stopping anyway");
+            Ok(())
+        }
+    };
+    // A refresh in flight (from a request, the scheduler or upkeep) finishes and saves first.
+    let gate = daemon.quiesce().await;
     scheduler.abort();
     upkeep.abort();
+    let _ = scheduler.await;
+    let _ = upkeep.await;
+    drop(gate);
     result
 }
+
+/// How long shutdown waits for open calls (a pending `Login` stream) before it stops anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

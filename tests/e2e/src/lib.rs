@@ -93,27 +93,27 @@ pub struct Idp {
 impl Idp {
     /// Starts the dev server with `--interval 1` plus `args`.
     pub fn start(args: &[&str]) -> Idp {
-        let mut child = Command::new(bin("twg-dev-idp"))
-            .args(["--interval", "1"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn twg-dev-idp");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut proc = Proc {
+            child: Command::new(bin("twg-dev-idp"))
+                .args(["--interval", "1"])
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn twg-dev-idp"),
+        };
+        let stdout = proc.child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the URL line");
+        reader.read_line(&mut line).expect("read the URL line");
         let url = line
             .trim()
             .strip_prefix("TWG_DEV_IDP_URL=")
             .unwrap_or_else(|| panic!("unexpected first line from twg-dev-idp: {line:?}"))
             .to_string();
-        Idp {
-            proc: Proc { child },
-            url,
-        }
+        // Keep draining stdout: a closed pipe would fail the server's next write.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        Idp { proc, url }
     }
 
     pub fn get(&self, path: &str) -> serde_json::Value {
@@ -255,13 +255,16 @@ impl Env {
             .expect("daemon log");
         let mut cmd = self.command(bin("twgd"));
         cmd.stdout(Stdio::null()).stderr(log);
-        let mut child = cmd.spawn().expect("spawn twgd");
+        // Wrapped at once, so a start-up failure below kills the process instead of leaking it.
+        let mut proc = Proc {
+            child: cmd.spawn().expect("spawn twgd"),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return Proc { child };
+                return proc;
             }
-            if let Ok(Some(s)) = child.try_wait() {
+            if let Ok(Some(s)) = proc.child.try_wait() {
                 panic!("twgd exited at start-up ({s}); log:\n{}", self.daemon_log());
             }
             assert!(
@@ -289,15 +292,17 @@ impl Env {
     pub fn login(&self, idp: &Idp, extra: &[&str]) -> Output {
         let mut args = vec!["login", "--no-browser"];
         args.extend_from_slice(extra);
-        let mut child = self
-            .twg_cmd(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn twg login");
-        let code = read_user_code(&mut child);
+        let mut proc = Proc {
+            child: self
+                .twg_cmd(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn twg login"),
+        };
+        let code = read_user_code(&mut proc.child);
         idp.post("/admin/approve", serde_json::json!({ "user_code": code }));
-        let out = child.wait_with_output().expect("twg login");
+        let out = wait_with_output(proc);
         assert!(
             out.status.success(),
             "twg login failed: {}\n{}",
@@ -376,6 +381,30 @@ pub fn read_user_code(child: &mut Child) -> String {
             return code;
         }
         assert!(Instant::now() < deadline, "no user code in:\n{seen}");
+    }
+}
+
+/// `Child::wait_with_output` for a `Proc`; the process is killed if waiting panics.
+pub fn wait_with_output(mut proc: Proc) -> Output {
+    let mut stdout = proc.child.stdout.take();
+    let mut stderr = proc.child.stderr.take();
+    let err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let mut out = Vec::new();
+    if let Some(s) = stdout.as_mut() {
+        let _ = s.read_to_end(&mut out);
+    }
+    let stderr = err.join().expect("stderr reader");
+    let status = proc.child.wait().expect("wait");
+    Output {
+        status,
+        stdout: out,
+        stderr,
     }
 }
 

@@ -44,8 +44,9 @@ fn authorize_device(
 ) -> Result<Response, OAuthError> {
     let params = form::parse(headers, body)?;
     let now = Instant::now();
+    let presented_client = form::client_id(headers, &params)?;
     let (client_id, code) = app.with(|s| -> Result<_, OAuthError> {
-        let client_id = s.idp.authenticate_client(params.get("client_id"))?;
+        let client_id = s.idp.authenticate_client(presented_client.as_deref())?;
         let scope = Scope::parse(params.get("scope").unwrap_or(DEFAULT_SCOPE))?;
         let code = s.idp.start_device_authorization(&client_id, scope, now);
         Ok((client_id, code))

@@ -25,10 +25,11 @@ fn describe(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
     let params = form::parse(headers, body)?;
     let token = params.require("token")?;
     let now = Instant::now();
+    let presented_client = form::client_id(headers, &params)?;
     app.with(|s| {
         // RFC 7662 §2.1 wants the caller authenticated; with public clients, a client_id that is
         // sent must at least be known.
-        if let Some(client_id) = params.get("client_id") {
+        if let Some(client_id) = presented_client.as_deref() {
             s.idp.authenticate_client(Some(client_id))?;
         }
         let sub = s.idp.settings.user.account_id();

@@ -79,7 +79,15 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        error_response(self.status(), self.code(), &self.description())
+        let mut response = error_response(self.status(), self.code(), &self.description());
+        // RFC 6749 §5.2: a 401 must name the authentication scheme the server accepts.
+        if matches!(self, Self::InvalidClient(_)) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"twg-dev-idp\""),
+            );
+        }
+        response
     }
 }
 

@@ -39,8 +39,9 @@ fn revoke_token(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), 
     // RFC 7009 §2.1: the hint only speeds up the lookup, and an unknown hint may be ignored;
     // this server searches both kinds anyway.
     let hint = params.get("token_type_hint").unwrap_or("none");
+    let presented_client = form::client_id(headers, &params)?;
     let revoked = app.with(|s| {
-        let client_id = s.idp.authenticate_client(params.get("client_id"))?;
+        let client_id = s.idp.authenticate_client(presented_client.as_deref())?;
         s.idp.grants.revoke(token, &client_id)
     })?;
     tracing::info!(token = %tokens::fingerprint(token), hint, ?revoked, "revocation");

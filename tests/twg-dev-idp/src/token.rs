@@ -43,7 +43,7 @@ pub async fn token(
         s.faults.take(Endpoint::Token)
     });
     faults::serve_with(&app, Endpoint::Token, fault, &conn, || {
-        match params.and_then(|params| exchange(&app, &params)) {
+        match params.and_then(|params| exchange(&app, &headers, &params)) {
             Ok(issued) => token_response(issued),
             Err(err) => err.into_response(),
         }
@@ -51,14 +51,19 @@ pub async fn token(
     .await
 }
 
-fn exchange(app: &AppState, params: &FormParams) -> Result<IssuedTokens, OAuthError> {
+fn exchange(
+    app: &AppState,
+    headers: &HeaderMap,
+    params: &FormParams,
+) -> Result<IssuedTokens, OAuthError> {
     let grant_type = params.require("grant_type")?;
+    let presented_client = form::client_id(headers, params)?;
     let now = Instant::now();
     match grant_type {
         DEVICE_CODE_GRANT => {
             let device_code = params.require("device_code")?;
             let result = app.with(|s| {
-                let client_id = s.idp.authenticate_client(params.get("client_id"))?;
+                let client_id = s.idp.authenticate_client(presented_client.as_deref())?;
                 s.idp.poll_device_code(device_code, &client_id, now)
             });
             log_outcome(grant_type, device_code, &result);
@@ -68,7 +73,7 @@ fn exchange(app: &AppState, params: &FormParams) -> Result<IssuedTokens, OAuthEr
             let refresh_token = params.require("refresh_token")?;
             let scope = params.get("scope").map(Scope::parse).transpose()?;
             let result = app.with(|s| {
-                let client_id = s.idp.authenticate_client(params.get("client_id"))?;
+                let client_id = s.idp.authenticate_client(presented_client.as_deref())?;
                 s.idp.refresh(refresh_token, &client_id, scope, now)
             });
             log_outcome(grant_type, refresh_token, &result);

@@ -128,23 +128,42 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
 
 async fn start(ctx: &Ctx) -> Result<(), CliError> {
     if let Some(s) = query(ctx).await? {
-        println!(
-            "twgd is already running (pid {}, socket {})",
-            s.pid, s.socket_path
-        );
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({"started": false, "running": true, "pid": s.pid, "socket": s.socket_path})
+            );
+        } else {
+            println!(
+                "twgd is already running (pid {}, socket {})",
+                s.pid, s.socket_path
+            );
+        }
         return Ok(());
     }
     let pid = spawn_and_wait(ctx).await?;
-    println!(
-        "✔ twgd started (pid {pid}, socket {})",
-        ctx.socket()?.display()
-    );
+    let socket = ctx.socket()?;
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"started": true, "running": true, "pid": pid, "socket": socket})
+        );
+    } else {
+        println!("✔ twgd started (pid {pid}, socket {})", socket.display());
+    }
     Ok(())
 }
 
 async fn stop(ctx: &Ctx) -> Result<(), CliError> {
     let Ok(mut client) = crate::daemon_client::connect(ctx).await? else {
-        println!("twgd is not running");
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({"stopped": false, "running": false})
+            );
+        } else {
+            println!("twgd is not running");
+        }
         return Ok(());
     };
     client
@@ -158,7 +177,19 @@ async fn stop(ctx: &Ctx) -> Result<(), CliError> {
     while socket.exists() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("✔ twgd stopped");
+    if socket.exists() {
+        return Err(CliError::failure(format!(
+            "twgd accepted the stop request but still had {} after 10 s; check `twg daemon status` \
+             and its log in the state directory, or end it with `kill` (its pid is in {})",
+            socket.display(),
+            twg_common::paths::pid_file(&socket).display()
+        )));
+    }
+    if ctx.json {
+        println!("{}", serde_json::json!({"stopped": true, "running": false}));
+    } else {
+        println!("✔ twgd stopped");
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@ use super::TokenSet;
 use super::discovery::Endpoints;
 use super::error::OAuthError;
 use super::http::HttpClient;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Why a device login ended without tokens.
@@ -97,17 +98,27 @@ pub async fn poll(
 ) -> Result<TokenSet, DeviceError> {
     let c = client(endpoints, client_id)?;
     let on_wait = &on_wait;
+    // The interval oauth2 last waited: RFC 8628 §3.5 makes a `slow_down` increase binding
+    // for all later requests, so a restart after a transient failure must not fall back to
+    // the server's first interval.
+    let interval = AtomicU64::new(auth.interval.as_secs());
+    let interval = &interval;
     loop {
         let remaining = auth.expires_in.saturating_sub(auth.started.elapsed());
         if remaining.is_zero() {
             return Err(DeviceError::Expired);
         }
+        let current = Duration::from_secs(interval.load(Ordering::Relaxed));
+        let inner = with_interval(&auth.inner, current);
         let result = c
-            .exchange_device_access_token(&auth.inner)
-            .set_max_backoff_interval(Duration::from_secs(30))
+            .exchange_device_access_token(&inner)
+            // Never below the interval the server asked for (the cap would otherwise undercut
+            // it after a few `slow_down`s).
+            .set_max_backoff_interval(Duration::from_secs(30).max(current * 2))
             .request_async(
                 &http.oauth2(),
                 move |d| {
+                    interval.store(d.as_secs(), Ordering::Relaxed);
                     on_wait(d);
                     tokio::time::sleep(d)
                 },
@@ -127,12 +138,52 @@ pub async fn poll(
                 // of the login: back off and keep polling until the code expires.
                 OAuthError::Transient(msg) => {
                     tracing::warn!(error = %msg, "device poll failed; retrying");
-                    let pause = (auth.interval * 2).max(Duration::from_secs(5));
+                    let current = Duration::from_secs(interval.load(Ordering::Relaxed));
+                    let pause = (current * 2).max(Duration::from_secs(5));
                     on_wait(pause);
                     tokio::time::sleep(pause.min(remaining)).await;
                 }
                 other => return Err(DeviceError::OAuth(other)),
             },
         }
+    }
+}
+
+/// `resp` with its polling interval raised to `interval` (oauth2 starts every poll loop
+/// from the response's own interval and offers no setter).
+fn with_interval(
+    resp: &oauth2::StandardDeviceAuthorizationResponse,
+    interval: Duration,
+) -> oauth2::StandardDeviceAuthorizationResponse {
+    if interval <= resp.interval() {
+        return resp.clone();
+    }
+    let Ok(mut value) = serde_json::to_value(resp) else {
+        return resp.clone();
+    };
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("interval".into(), interval.as_secs().into());
+    }
+    serde_json::from_value(value).unwrap_or_else(|_| resp.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raised_interval_survives_a_restart_and_is_never_lowered() {
+        let resp: oauth2::StandardDeviceAuthorizationResponse = serde_json::from_str(
+            r#"{"device_code":"dc","user_code":"UC","verification_uri":"https://x.example/d","expires_in":600,"interval":5}"#,
+        )
+        .unwrap();
+        let raised = with_interval(&resp, Duration::from_secs(15));
+        assert_eq!(raised.interval(), Duration::from_secs(15));
+        assert_eq!(raised.device_code().secret(), "dc");
+        assert_eq!(raised.expires_in(), Duration::from_secs(600));
+        assert_eq!(
+            with_interval(&resp, Duration::from_secs(1)).interval(),
+            Duration::from_secs(5)
+        );
     }
 }

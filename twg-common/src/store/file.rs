@@ -46,7 +46,15 @@ pub(super) fn read(store: &Store) -> Result<Option<AuthFile>, StoreError> {
 /// The generation the next save gets, and the backend of the file it replaces.
 pub(super) fn next(store: &Store) -> (u64, Option<BackendKind>) {
     match read(store) {
-        Ok(Some(f)) => (f.generation + 1, Some(f.backend)),
+        // TOML integers stop at i64::MAX; past it the file could not be rendered, so start
+        // over rather than panic on a hand-edited value.
+        Ok(Some(f)) => (
+            f.generation
+                .checked_add(1)
+                .filter(|g| i64::try_from(*g).is_ok())
+                .unwrap_or(1),
+            Some(f.backend),
+        ),
         _ => (1, None),
     }
 }

@@ -21,16 +21,18 @@ pub use format::{CURRENT_VERSION, FormatError};
 /// Problems loading or saving credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source}; check that it belongs to you and is readable")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(transparent)]
     Format(#[from] FormatError),
-    #[error("cannot save credentials: {0}; nothing was changed on disk")]
+    #[error(
+        "cannot save credentials: {0}; nothing was changed on disk. Check that the config directory is writable and the disk is not full"
+    )]
     Write(#[from] crate::atomic::AtomicWriteError),
-    #[error("cannot remove {path}: {source}")]
+    #[error("cannot remove {path}: {source}; check the config directory's permissions and retry")]
     Remove {
         path: PathBuf,
         source: std::io::Error,
@@ -221,8 +223,21 @@ impl Store {
                     }
                 }
             }
-            // Writing the keyring-form auth.conf is what takes the secrets out of the file.
-            BackendKind::Keyring => keyring::save(self, credentials, generation)?,
+            BackendKind::Keyring => {
+                let mut generation = generation;
+                if previous == Some(BackendKind::File) {
+                    // Switching from the file: auth.conf still says `backend = "file"` and
+                    // holds the old secrets, so a crash or failure between the keyring write
+                    // and the auth.conf write would leave load reading the spent refresh
+                    // token. Put the new secrets in the file first; from then on either
+                    // state load can land in holds the current tokens.
+                    file::save(self, credentials, generation)?;
+                    generation = file::next(self).0;
+                }
+                // Writing the keyring-form auth.conf is what takes the secrets out of the file.
+                keyring::save(self, credentials, generation)?;
+                return Ok(generation);
+            }
         }
         Ok(generation)
     }
