@@ -11,6 +11,8 @@ use twg_common::time::now_unix;
 /// After a transient failure, wait this long before the next proactive attempt.
 const RETRY_BACKOFF_MIN: i64 = 5;
 const RETRY_BACKOFF_MAX: i64 = 300;
+/// How soon to retry saving credentials whose save failed after a refresh.
+const UNSAVED_RETRY_SECS: i64 = 5;
 
 /// A snapshot of the current token, for one request.
 #[derive(Debug, Clone)]
@@ -40,6 +42,11 @@ pub struct Daemon {
     /// Single flight: one refresh at a time, whoever asks.
     refresh_gate: tokio::sync::Mutex<()>,
     info: Mutex<RefreshInfo>,
+    /// Credentials refreshed at the server that could not be saved: the only copy of the new
+    /// refresh token. Served from memory and saved again on every tick until it works.
+    unsaved: Mutex<Option<twg_common::store::Credentials>>,
+    /// Wakes the scheduler early (e.g. to retry an unsaved refresh soon).
+    pub wake: tokio::sync::Notify,
     pub started: Instant,
     pub socket: std::path::PathBuf,
 }
@@ -51,6 +58,8 @@ impl Daemon {
             cache: RwLock::new(None),
             refresh_gate: tokio::sync::Mutex::new(()),
             info: Mutex::new(RefreshInfo::default()),
+            unsaved: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
             started: Instant::now(),
             socket,
         }
@@ -66,6 +75,15 @@ impl Daemon {
 
     /// The cached credentials, reloaded first if `auth.conf` changed on disk.
     pub fn current(&self) -> Result<Option<Loaded>, EngineError> {
+        if self.has_unsaved() {
+            // The file holds a spent refresh token; memory is the truth until it is saved.
+            return Ok(self
+                .cache
+                .read()
+                .expect("cache lock")
+                .as_ref()
+                .map(|(l, _)| l.clone()));
+        }
         let stamp = self.engine.store().stamp();
         {
             let cache = self.cache.read().expect("cache lock");
@@ -98,6 +116,7 @@ impl Daemon {
 
     /// Drops the cache (after logout).
     pub fn forget(&self) {
+        self.drop_unsaved();
         *self.cache.write().expect("cache lock") = None;
     }
 
@@ -197,6 +216,37 @@ impl Daemon {
                 *self.cache.write().expect("cache lock") = Some((r.loaded, stamp));
                 Ok(view)
             }
+            Err(EngineError::PersistAfterRefresh { detail, refreshed }) => {
+                // The server rotated and the disk refused the result: keep serving the new
+                // tokens from memory and retry the save on every tick.
+                tracing::error!(%detail, "refreshed credentials could not be saved; keeping them in memory");
+                info.last_refresh_at = now;
+                info.refreshes += 1;
+                info.last_error = Some(format!(
+                    "the refreshed credentials could not be saved ({detail}); twgd keeps them in memory and retries; fix the config directory's permissions"
+                ));
+                drop(info);
+                let generation = self
+                    .cache
+                    .read()
+                    .expect("cache lock")
+                    .as_ref()
+                    .map(|(l, _)| l.generation)
+                    .unwrap_or(0);
+                let loaded = Loaded {
+                    credentials: (*refreshed).clone(),
+                    generation,
+                    backend: self.engine.store().backend(),
+                    stamp: None,
+                };
+                let view = self.view(&loaded).ok_or_else(|| EngineError::NotLoggedIn {
+                    path: self.engine.store().auth_path(),
+                })?;
+                *self.unsaved.lock().expect("unsaved lock") = Some(*refreshed);
+                *self.cache.write().expect("cache lock") = Some((loaded, None));
+                self.wake.notify_one();
+                Ok(view)
+            }
             Err(e) => {
                 info.last_error = Some(e.to_string());
                 match &e {
@@ -226,7 +276,35 @@ impl Daemon {
     }
 
     /// Proactive refresh from the scheduler: refresh when the 75% mark has passed.
+    fn has_unsaved(&self) -> bool {
+        self.unsaved.lock().expect("unsaved lock").is_some()
+    }
+
+    /// A login or logout replaced the credentials: anything unsaved is obsolete.
+    pub fn drop_unsaved(&self) {
+        self.unsaved.lock().expect("unsaved lock").take();
+    }
+
+    /// Tries again to save credentials whose save failed after a refresh.
+    pub async fn retry_unsaved(&self) {
+        let Some(creds) = self.unsaved.lock().expect("unsaved lock").clone() else {
+            return;
+        };
+        match twg_common::login::save(self.engine.store(), &creds).await {
+            Ok(()) => {
+                tracing::info!("saved the refreshed credentials that could not be saved before");
+                self.unsaved.lock().expect("unsaved lock").take();
+                self.info.lock().expect("info lock").last_error = None;
+                if let Err(e) = self.reload() {
+                    tracing::warn!(error = %e, "cannot reload credentials");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "still cannot save the refreshed credentials"),
+        }
+    }
+
     pub async fn tick(&self) {
+        self.retry_unsaved().await;
         let due = match self.current() {
             Ok(Some(l)) => match &l.credentials.oauth {
                 Some(o) => self.must_refresh(o, l.generation, Need::default()),
@@ -245,6 +323,9 @@ impl Daemon {
 
     /// When the scheduler should look again (Unix seconds).
     pub fn next_refresh_at(&self) -> i64 {
+        if self.has_unsaved() {
+            return now_unix() + UNSAVED_RETRY_SECS;
+        }
         let info = self.info();
         let cache = self.cache.read().expect("cache lock");
         match cache.as_ref().and_then(|(l, _)| {

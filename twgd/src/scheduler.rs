@@ -20,6 +20,9 @@ pub async fn run(daemon: Arc<Daemon>) {
         } else {
             MAX_SLEEP
         };
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = daemon.wake.notified() => {}
+        }
     }
 }

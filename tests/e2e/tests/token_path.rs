@@ -417,3 +417,82 @@ fn the_daemon_removes_its_socket_on_sigterm() {
     assert!(out.status.success());
     let _ = Command::new("true").status();
 }
+
+/// A tiny tmpfs mounted over a directory, unmounted on drop.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(dir: &std::path::Path) -> TinyFs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount (the tests run as root)");
+        assert!(ok.success(), "mounting a tmpfs needs root");
+        TinyFs(dir.to_path_buf())
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_save_that_fails_after_rotation_keeps_the_new_tokens_in_the_daemon_until_saved() {
+    let idp = Idp::start(&["--reuse-leeway", "0"]);
+    let env = Env::new(&idp.url);
+    let _fs = TinyFs::mount(&env.config_dir);
+    env.login(&idp, &[]);
+    let _daemon = env.start_daemon();
+    let old_rt = env.refresh_token();
+    let old_at = env.access_token();
+    // The token endpoint answers slowly: the preflight passes, then the disk fills up
+    // before the rotated tokens come back.
+    idp.fault(serde_json::json!({"mode": "delay", "delay_ms": 1500, "count": 1}));
+    let refresh = env
+        .twg_cmd(&["auth", "refresh", "--force"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let filler = env.config_dir.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 512 * 1024]);
+    let out = refresh.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the daemon serves the rescued tokens: {:?}",
+        text(&out)
+    );
+    assert_eq!(
+        env.refresh_token(),
+        old_rt,
+        "the full disk kept the old file"
+    );
+    let served = text(&env.twg(&["auth", "token"])).0.trim().to_string();
+    assert_ne!(served, old_at, "the new access token is served from memory");
+    assert!(introspect_active(&idp, &served));
+    let status = text(&env.twg(&["auth", "status"])).0;
+    assert!(
+        status.contains("could not be saved"),
+        "status says so: {status}"
+    );
+    // With room again, the daemon saves the new tokens by itself.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.refresh_token() == old_rt {
+        assert!(
+            Instant::now() < deadline,
+            "twgd never saved the rescued tokens"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        idp.refresh_token_state(&env.refresh_token())["state"],
+        "current"
+    );
+    assert_eq!(env.access_token(), served);
+}
