@@ -5,6 +5,7 @@ mod cmd;
 mod ctx;
 mod daemon_client;
 mod envmode;
+mod fast_args;
 mod prompt;
 mod report;
 mod service;
@@ -13,7 +14,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let cli = fast_args::parse(&args).unwrap_or_else(cli::Cli::parse);
     let ctx = ctx::Ctx::new(cli.json);
     if std::env::var_os("TWG_LOG").is_some() {
         let _ = tracing_subscriber::fmt()

@@ -10,9 +10,12 @@ use twg_common::rpc::pb;
 #[derive(Debug, clap::Args)]
 pub struct Cmd {
     /// The token must stay valid for at least this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MIN_VALID)]
     pub min_valid: u64,
 }
+
+/// Seconds of validity `twg auth token` guarantees by default.
+pub const DEFAULT_MIN_VALID: u64 = 60;
 
 /// The token and where it came from.
 struct Token {

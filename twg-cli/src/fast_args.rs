@@ -1,0 +1,93 @@
+//! A hand parser for the one hot command, `twg [--json] auth token [--json] [--min-valid N]`.
+//!
+//! clap builds the whole command tree (every subcommand and flag) before parsing, which
+//! costs more than the rest of `twg auth token` together. Scripts and agents call this
+//! command constantly, so it skips clap when the arguments are exactly of this form;
+//! anything else (help, typos, other commands) goes through clap as usual.
+
+use crate::cli::{AuthCommand, Cli, Command};
+use std::ffi::OsString;
+
+/// The parsed command line when it is a plain `auth token`, else `None`.
+pub fn parse(args: &[OsString]) -> Option<Cli> {
+    let mut json = false;
+    let mut min_valid = None;
+    let mut words = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let arg = arg.to_str()?;
+        match arg {
+            "--json" => json = true,
+            "--min-valid" => min_valid = Some(it.next()?.to_str()?.parse::<u64>().ok()?),
+            _ => {
+                if let Some(v) = arg.strip_prefix("--min-valid=") {
+                    min_valid = Some(v.parse::<u64>().ok()?);
+                } else if arg.starts_with('-') {
+                    return None;
+                } else {
+                    words.push(arg);
+                }
+            }
+        }
+    }
+    if words != ["auth", "token"] {
+        return None;
+    }
+    Some(Cli {
+        json,
+        command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd {
+            min_valid: min_valid.unwrap_or(crate::cmd::token::DEFAULT_MIN_VALID),
+        })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    /// Whatever the fast path accepts, clap must parse to the same thing.
+    fn same_as_clap(line: &str) {
+        let fast = parse(&args(line)).unwrap_or_else(|| panic!("fast path refused {line:?}"));
+        let mut full = vec![OsString::from("twg")];
+        full.extend(args(line));
+        let slow = Cli::try_parse_from(full).unwrap();
+        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{line}");
+    }
+
+    #[test]
+    fn plain_forms_match_clap() {
+        for line in [
+            "auth token",
+            "--json auth token",
+            "auth token --json",
+            "auth token --min-valid 300",
+            "auth --json token --min-valid=5",
+            "auth token --min-valid 0 --json",
+        ] {
+            same_as_clap(line);
+        }
+    }
+
+    #[test]
+    fn anything_else_goes_to_clap() {
+        for line in [
+            "auth token --help",
+            "auth token -h",
+            "auth token --min-valid",
+            "auth token --min-valid -1",
+            "auth token --min-valid x",
+            "auth token extra",
+            "auth status",
+            "token auth",
+            "--version",
+            "",
+        ] {
+            assert!(parse(&args(line)).is_none(), "{line:?}");
+        }
+    }
+}
