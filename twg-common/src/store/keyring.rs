@@ -130,7 +130,29 @@ fn open_entry(user: &str, label: &str) -> Result<keyring_core::Entry, Failure> {
         .map_err(Failure::from_keyring)
 }
 
-#[cfg(not(target_os = "linux"))]
+/// macOS: the login Keychain. Its store accepts no `label` modifier.
+#[cfg(target_os = "macos")]
+fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> {
+    use keyring_core::api::CredentialStoreApi;
+    let store = apple_native_keyring_store::keychain::Store::new()
+        .map_err(|e| Failure::Unavailable(e.to_string()))?;
+    store
+        .build(SERVICE, user, None)
+        .map_err(Failure::from_keyring)
+}
+
+/// Windows: the Credential Manager. Its store accepts no `label` modifier.
+#[cfg(windows)]
+fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> {
+    use keyring_core::api::CredentialStoreApi;
+    let store = windows_native_keyring_store::store::Store::new()
+        .map_err(|e| Failure::Unavailable(e.to_string()))?;
+    store
+        .build(SERVICE, user, None)
+        .map_err(Failure::from_keyring)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn open_entry(_user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> {
     Err(Failure::Unavailable(format!(
         "the keyring backend is unsupported on {} in this build",
