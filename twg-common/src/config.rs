@@ -302,7 +302,16 @@ impl Config {
             root: root.to_path_buf(),
             oauth,
             ca_file,
-            timeout: std::time::Duration::from_secs(file.network.timeout_seconds.unwrap_or(30)),
+            timeout: std::time::Duration::from_secs(match file.network.timeout_seconds {
+                None => 30,
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        path: crate::paths::config_file(root),
+                        detail: "network.timeout_seconds must be at least 1".into(),
+                    });
+                }
+                Some(secs) => secs,
+            }),
             backend: file.credentials.backend.unwrap_or_default(),
             update,
         })
@@ -400,6 +409,14 @@ mod tests {
         std::fs::write(&path, "[oauth]\nissuer = \"https://a\"\ntypo = 1\n").unwrap();
         let err = ConfigFile::load(&path).unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_timeout_is_rejected() {
+        let mut file = ConfigFile::default();
+        file.network.timeout_seconds = Some(0);
+        let err = Config::resolve(Path::new("/r"), file, &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("timeout_seconds"), "{err}");
     }
 
     #[test]
