@@ -5,6 +5,8 @@
 //! - twgd idle resident memory.
 //!
 //! Needs release binaries: `cargo build --release --workspace && cargo bench -p twg-e2e`.
+//! `TWG_E2E_BIN_DIR=target/dist cargo bench -p twg-e2e` measures the `dist` profile instead
+//! (after `cargo build --profile dist -p twg-cli -p twgd -p twg-dev-idp -p twg-e2e --bins`).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -103,7 +105,12 @@ fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    println!("twg token-path benchmark ({cores} cores, release build, {PROCESS_RUNS} runs each)");
+    let dir = twg_e2e::bin_dir();
+    let profile = dir.file_name().unwrap_or_default().to_string_lossy();
+    println!(
+        "twg token-path benchmark ({cores} cores, `{profile}` binaries from {}, {PROCESS_RUNS} runs each)",
+        dir.display()
+    );
     println!("| what | figure | target |");
     println!("|---|---|---|");
     println!(
