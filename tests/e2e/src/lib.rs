@@ -241,6 +241,33 @@ impl Env {
         c
     }
 
+    /// Spawns `twg <args>` with `input` written to its stdin (then closed), output piped.
+    /// This is how secrets reach twg non-interactively: never through argv.
+    pub fn twg_spawn_with_stdin(&self, args: &[&str], input: &[u8]) -> Child {
+        use std::io::Write;
+        let mut child = self
+            .twg_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn twg");
+        child
+            .stdin
+            .take()
+            .expect("stdin piped")
+            .write_all(input)
+            .expect("write stdin");
+        child
+    }
+
+    /// Runs `twg <args>` with `input` on stdin to completion.
+    pub fn twg_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        self.twg_spawn_with_stdin(args, input)
+            .wait_with_output()
+            .expect("wait for twg")
+    }
+
     /// Runs `twg <args>` to completion.
     pub fn twg(&self, args: &[&str]) -> Output {
         self.twg_cmd(args).output().expect("run twg")

@@ -1,9 +1,8 @@
 //! `twg admin auth login|status|logout` with the key on stdin, and the separation from user
 //! credentials: user login, refresh and logout leave `admin.conf` byte-for-byte untouched.
 
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use twg_e2e::{Env, Idp, text};
 
 const KEY: &str = "ATAT-admin-key-0123456789abcdefXYZ";
@@ -19,20 +18,7 @@ fn admin_login(env: &Env, stdin: &str, extra: &[&str]) -> Output {
         "org-42",
     ];
     args.extend_from_slice(extra);
-    let mut child = env
-        .twg_cmd(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn twg admin auth login");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write key");
-    child.wait_with_output().expect("wait")
+    env.twg_with_stdin(&args, stdin.as_bytes())
 }
 
 fn admin_path(env: &Env) -> std::path::PathBuf {

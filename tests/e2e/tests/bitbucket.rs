@@ -2,28 +2,14 @@
 //! login and refresh, and written from a read done under the credential lock, so a refresh
 //! that lands meanwhile is never overwritten.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 use twg_e2e::{Env, Idp, text};
 
 const BB: &str = "bb-token-3c9e1f";
 
 fn set_token(env: &Env, token: &str) -> std::process::Child {
-    let mut child = env
-        .twg_cmd(&["setup", "bitbucket", "--with-token"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn twg setup bitbucket");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(token.as_bytes())
-        .expect("write token");
-    child
+    env.twg_spawn_with_stdin(&["setup", "bitbucket", "--with-token"], token.as_bytes())
 }
 
 fn set_token_output(env: &Env, token: &str) -> Output {

@@ -429,20 +429,7 @@ fn the_bitbucket_token_lives_in_the_keyring_with_or_without_an_oauth_login() {
     let (env, _ss) = keyring_env(&idp);
     set_backend(&env, "keyring");
     let bb = "bb-keyring-token-19af";
-    let mut child = env
-        .twg_cmd(&["setup", "bitbucket", "--with-token"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn twg setup bitbucket");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(bb.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = env.twg_with_stdin(&["setup", "bitbucket", "--with-token"], bb.as_bytes());
     assert!(out.status.success(), "{}", text(&out).1);
     let auth = std::fs::read_to_string(env.auth_path()).unwrap();
     assert!(auth.contains("in_keyring = true"), "{auth}");

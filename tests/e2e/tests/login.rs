@@ -485,20 +485,10 @@ fn through_twgd_login_and_logout_update_the_daemon() {
 fn with_token_stores_an_api_token_that_auth_token_returns() {
     let idp = Idp::start(&[]);
     let env = Env::new(&idp.url);
-    let mut child = env
-        .twg_cmd(&["login", "--with-token", "--user", "ada@example.test"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"ATATT-api-token-value\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = env.twg_with_stdin(
+        &["login", "--with-token", "--user", "ada@example.test"],
+        b"ATATT-api-token-value\n",
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(code_of(&out), 0, "{stderr}");
     assert!(stdout.contains("id.atlassian.com"), "{stdout}");
