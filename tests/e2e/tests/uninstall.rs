@@ -189,3 +189,42 @@ fn yes_removes_exactly_the_listed_paths_and_revokes() {
         "twgd was stopped gracefully"
     );
 }
+
+#[test]
+fn a_shared_config_root_loses_only_twg_files() {
+    let idp = Idp::start(&[]);
+    let mut env = Env::new(&idp.url);
+    // TWG_CONFIG_DIR pointing at a directory twg shares with other tools.
+    let shared = env.home.join(".config");
+    env.set("TWG_CONFIG_DIR", &shared.display().to_string());
+    env.set(
+        "TWG_STATE_DIR",
+        &env.home.join(".local/state/twg").display().to_string(),
+    );
+    env.config_dir = shared.clone();
+    env.login(&idp, &[]);
+    std::fs::write(shared.join("config.toml"), "[update]\ncheck = false\n").unwrap();
+    std::fs::create_dir_all(shared.join("other-app")).unwrap();
+    std::fs::write(shared.join("other-app/settings"), "keep").unwrap();
+    std::fs::write(shared.join("unrelated.conf"), "keep").unwrap();
+    let out = env.twg(&["--json", "uninstall", "--dry-run"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths = listed(&plan);
+    assert!(
+        !paths.contains(&shared),
+        "the shared root itself is never listed: {paths:?}"
+    );
+    assert!(paths.contains(&shared.join("auth.conf")), "{paths:?}");
+    let out = env.twg(&["uninstall", "--yes"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(!shared.join("auth.conf").exists() && !shared.join("config.toml").exists());
+    assert_eq!(
+        std::fs::read(shared.join("other-app/settings")).unwrap(),
+        b"keep"
+    );
+    assert_eq!(
+        std::fs::read(shared.join("unrelated.conf")).unwrap(),
+        b"keep"
+    );
+}

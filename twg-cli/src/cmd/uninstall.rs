@@ -72,15 +72,23 @@ fn plan(ctx: &Ctx) -> Result<Plan, CliError> {
         })
     };
     let root = ctx.root()?;
-    let contents = list_names(&root);
-    add(
-        root.clone(),
-        &if contents.is_empty() {
-            "config root".to_string()
-        } else {
-            format!("config root: {}", contents.join(", "))
-        },
-    );
+    if owned_by_twg(&root) {
+        let contents = list_names(&root);
+        add(
+            root.clone(),
+            &if contents.is_empty() {
+                "config root".to_string()
+            } else {
+                format!("config root: {}", contents.join(", "))
+            },
+        );
+    } else {
+        // A config root twg shares with others (say TWG_CONFIG_DIR=~/.config): only twg's
+        // own files go.
+        for name in CONFIG_FILES {
+            add(root.join(name), &format!("{name} in the config root"));
+        }
+    }
     add(
         twg_common::paths::state_dir()?,
         "state (audit log, daemon log)",
@@ -117,7 +125,10 @@ fn plan(ctx: &Ctx) -> Result<Plan, CliError> {
         if remove.iter().any(|r| item.path.starts_with(&r.path)) {
             continue; // inside a directory already listed
         }
-        if is_shared(&item.path) {
+        let is_dir = std::fs::symlink_metadata(&item.path).is_ok_and(|m| m.is_dir());
+        if is_shared(&item.path)
+            || (is_dir && !owned_by_twg(&item.path) && !item.path.starts_with(&root))
+        {
             kept.push(item);
         } else {
             // A later, wider directory swallows earlier entries inside it.
@@ -153,6 +164,25 @@ fn list_names(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// What twg creates in its config root; removed one by one when the root is shared.
+const CONFIG_FILES: &[&str] = &[
+    "auth.conf",
+    "auth.conf.lock",
+    "config.toml",
+    "admin.conf",
+    "admin.conf.lock",
+    "upkeep.json",
+    "upkeep.json.lock",
+    "state",
+];
+
+/// A directory is twg's own, and may go whole, only when its name says so (`twg`,
+/// `twg-0`, ...): a `TWG_*` variable pointing at a shared directory must not empty it.
+fn owned_by_twg(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().contains("twg"))
 }
 
 /// True for directories that must never be removed wholesale.
