@@ -44,11 +44,6 @@ struct AdminFile {
     credentials: AdminCredentials,
 }
 
-#[derive(Deserialize)]
-struct VersionProbe {
-    version: Option<u32>,
-}
-
 /// Problems with `admin.conf`.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -90,21 +85,13 @@ pub fn parse(path: &Path, text: &str) -> Result<AdminCredentials, AdminError> {
         path: path.into(),
         detail,
     };
-    let probe: VersionProbe =
-        toml::from_str(text).map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
-    match probe.version {
-        None => return Err(corrupt("no `version` key".into())),
-        Some(0) => return Err(corrupt("version 0 is not a valid format".into())),
-        Some(v) if v > CURRENT_VERSION => {
-            return Err(AdminError::UnknownVersion {
-                path: path.into(),
-                found: v,
-            });
-        }
-        Some(_) => {}
-    }
-    let file: AdminFile =
-        toml::from_str(text).map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
+    let file: AdminFile = crate::versioned::parse(text, CURRENT_VERSION).map_err(|e| match e {
+        crate::versioned::VersionedError::Corrupt(detail) => corrupt(detail),
+        crate::versioned::VersionedError::Newer(found) => AdminError::UnknownVersion {
+            path: path.into(),
+            found,
+        },
+    })?;
     if file.credentials.api_key.is_empty() {
         return Err(corrupt("the API key is empty".into()));
     }

@@ -22,3 +22,4 @@ pub mod secret;
 pub mod store;
 pub mod time;
 pub mod upkeep_state;
+pub mod versioned;

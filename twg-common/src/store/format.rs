@@ -56,11 +56,6 @@ pub enum FormatError {
     UnknownVersion { path: PathBuf, found: u32 },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct VersionProbe {
-    version: Option<u32>,
-}
-
 /// The on-disk shape. Secrets are optional because the keyring backend keeps them elsewhere.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct AuthFile {
@@ -116,24 +111,16 @@ fn bearer() -> String {
 
 /// Parses `auth.conf`, checking the version first so a newer format gets the right error.
 pub fn parse(path: &std::path::Path, text: &str) -> Result<AuthFile, FormatError> {
-    let corrupt = |detail: String| FormatError::Corrupt {
-        path: path.into(),
-        detail,
-    };
-    let probe: VersionProbe =
-        toml::from_str(text).map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))?;
-    match probe.version {
-        None => return Err(corrupt("no `version` key".into())),
-        Some(v) if v > CURRENT_VERSION => {
-            return Err(FormatError::UnknownVersion {
-                path: path.into(),
-                found: v,
-            });
-        }
-        Some(0) => return Err(corrupt("version 0 is not a valid format".into())),
-        Some(_) => {}
-    }
-    toml::from_str(text).map_err(|e| corrupt(crate::config::toml_error_detail(text, &e)))
+    crate::versioned::parse(text, CURRENT_VERSION).map_err(|e| match e {
+        crate::versioned::VersionedError::Corrupt(detail) => FormatError::Corrupt {
+            path: path.into(),
+            detail,
+        },
+        crate::versioned::VersionedError::Newer(found) => FormatError::UnknownVersion {
+            path: path.into(),
+            found,
+        },
+    })
 }
 
 /// Renders `auth.conf`.
