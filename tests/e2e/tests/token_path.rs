@@ -39,6 +39,14 @@ fn assert_one_token(outputs: &[Output]) -> String {
     tokens.into_iter().next().unwrap()
 }
 
+/// `twg auth refresh --force` succeeds and the stored refresh token is the server's current one.
+fn refresh_succeeds_and_stores_a_current_token(env: &Env, idp: &Idp) {
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let state = idp.refresh_token_state(&env.refresh_token());
+    assert_eq!(state["state"], "current", "{state}");
+}
+
 fn introspect_active(idp: &Idp, token: &str) -> bool {
     let (status, body) = twg_e2e::http::form(
         &format!("{}/oauth/introspect", idp.url),
@@ -185,12 +193,7 @@ fn kill_9_during_refreshes_never_loses_the_refresh_token() {
     }
     idp.fault(serde_json::json!({"mode": "none"}));
     // And a normal refresh still works afterwards.
-    let out = env.twg(&["auth", "refresh", "--force"]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(
-        idp.refresh_token_state(&env.refresh_token())["state"],
-        "current"
-    );
+    refresh_succeeds_and_stores_a_current_token(&env, &idp);
 }
 
 #[test]
@@ -282,12 +285,7 @@ fn broken_endpoint_case(fault: serde_json::Value, expect_in_message: &str) {
     // The daemon keeps serving the still-valid token, and refreshes once the server recovers.
     let out = env.twg(&["auth", "token"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    let out = env.twg(&["auth", "refresh", "--force"]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(
-        idp.refresh_token_state(&env.refresh_token())["state"],
-        "current"
-    );
+    refresh_succeeds_and_stores_a_current_token(&env, &idp);
 }
 
 #[test]
@@ -313,12 +311,7 @@ fn a_response_lost_after_rotation_is_recovered_within_the_leeway() {
     let idp = Idp::start(&["--reuse-leeway", "600"]);
     let env = logged_in(&idp);
     idp.fault(serde_json::json!({"mode": "drop_after_rotate", "count": 1}));
-    let out = env.twg(&["auth", "refresh", "--force"]);
-    assert!(out.status.success(), "the retry recovers: {:?}", text(&out));
-    assert_eq!(
-        idp.refresh_token_state(&env.refresh_token())["state"],
-        "current"
-    );
+    refresh_succeeds_and_stores_a_current_token(&env, &idp);
 }
 
 #[test]
