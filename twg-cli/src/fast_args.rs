@@ -35,9 +35,7 @@ pub fn parse(args: &[OsString]) -> Option<Cli> {
     }
     Some(Cli {
         json,
-        command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd {
-            min_valid: min_valid.unwrap_or(crate::cmd::token::DEFAULT_MIN_VALID),
-        })),
+        command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd { min_valid })),
     })
 }
 

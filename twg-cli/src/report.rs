@@ -107,6 +107,10 @@ pub fn from_status(status: &tonic::Status) -> CliError {
         "PERSIST_FAILED" => ("PERSIST_FAILED", exit::FAILURE),
         "STORE_ERROR" => ("STORE_ERROR", exit::FAILURE),
         "HTTP_SETUP" => ("HTTP_SETUP", exit::FAILURE),
+        "MIN_VALID_UNMEETABLE" => ("MIN_VALID_UNMEETABLE", exit::FAILURE),
+        "REFRESH_ANSWER_LOST" => ("REFRESH_ANSWER_LOST", exit::AUTH_EXPIRED),
+        "ENDPOINT_NOT_PINNED" => ("ENDPOINT_NOT_PINNED", exit::CONFIG),
+        "ISSUER_CHANGED" => ("ISSUER_CHANGED", exit::CONFIG),
         _ => match status.code() {
             tonic::Code::Unauthenticated => ("AUTH_EXPIRED", exit::AUTH_EXPIRED),
             tonic::Code::Unavailable => ("TEMPORARY", exit::TEMPORARY),

@@ -72,6 +72,10 @@ pub struct OAuthSection {
     pub revocation_endpoint: Option<String>,
     pub resources_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
+    /// The server accepts a refresh token again for a short time after rotating it (Atlassian
+    /// documents 10 minutes). Only then does twg retry a refresh whose answer was lost.
+    /// Default: true for Atlassian's issuer, false for any other.
+    pub reuse_leeway: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -121,6 +125,8 @@ pub struct UpdateSection {
 pub struct Config {
     pub root: PathBuf,
     pub oauth: OAuthSettings,
+    /// See [`OAuthSection::reuse_leeway`].
+    pub reuse_leeway: bool,
     pub ca_file: Option<PathBuf>,
     pub timeout: std::time::Duration,
     pub backend: BackendKind,
@@ -295,12 +301,26 @@ impl Config {
         if let Some(url) = env("TWG_UPDATE_MANIFEST_URL") {
             update.manifest_url = Some(url);
         }
+        let reuse_leeway = match env("TWG_OAUTH_REUSE_LEEWAY").as_deref().map(str::trim) {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    path: crate::paths::config_file(root),
+                    detail: "TWG_OAUTH_REUSE_LEEWAY must be true or false".into(),
+                });
+            }
+            None => o
+                .reuse_leeway
+                .unwrap_or(same_origin(&oauth.issuer, ATLASSIAN_ISSUER)),
+        };
         let ca_file = env("SSL_CERT_FILE")
             .map(PathBuf::from)
             .or(file.network.ca_file);
         Ok(Self {
             root: root.to_path_buf(),
             oauth,
+            reuse_leeway,
             ca_file,
             timeout: std::time::Duration::from_secs(match file.network.timeout_seconds {
                 None => 30,
@@ -334,6 +354,20 @@ pub fn validate_url(what: &'static str, raw: &str, origin: &str) -> Result<(), C
             origin: origin.into(),
         }),
     }
+}
+
+/// The origin (scheme, host, port) of a URL, for pinning endpoints to their issuer.
+pub fn origin_of(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw).ok()?;
+    match url.origin() {
+        url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => None,
+    }
+}
+
+/// True when both URLs parse and share scheme, host and port.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    matches!((origin_of(a), origin_of(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn is_loopback(url: &url::Url) -> bool {

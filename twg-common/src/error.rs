@@ -35,6 +35,48 @@ pub enum EngineError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Http(#[from] crate::oauth::http::HttpSetupError),
+    #[error(
+        "--min-valid {requested} cannot be met: this server issues access tokens valid for {lifetime} s, so at most \
+         {max} s can be asked for without rotating on nearly every call. Ask for less (or omit --min-valid)"
+    )]
+    MinValidUnmeetable {
+        requested: i64,
+        lifetime: i64,
+        max: i64,
+    },
+    #[error(
+        "the refresh request reached the authorization server but its answer was lost ({detail}){}. \
+         The server may have rotated your refresh token; twg will not send the old one again, because a server \
+         without a reuse leeway revokes the whole grant when a spent token comes back. Your credentials are \
+         unchanged; run `twg login`. If your server tolerates reuse for a while after rotation, set \
+         `reuse_leeway = true` under [oauth] in config.toml",
+        if *.retried { " (also after one retry)" } else { "" }
+    )]
+    AnswerLost { detail: String, retried: bool },
+    #[error(
+        "refusing to send the refresh token to the {what} {url}: it is not on the origin of the issuer {issuer} \
+         recorded at login (or is not https). auth.conf may have been edited; nothing was sent. Run `twg login`"
+    )]
+    EndpointNotPinned {
+        what: &'static str,
+        url: String,
+        issuer: String,
+    },
+    #[error(
+        "the stored credentials were issued by {recorded}, but twg is configured for {configured}; nothing was \
+         sent. Run `twg login` for the configured issuer, or set TWG_OAUTH_ISSUER / [oauth] issuer back"
+    )]
+    IssuerChanged {
+        recorded: String,
+        configured: String,
+    },
+    /// The result of another request's refresh, taken by a request that waited for it.
+    #[error("{message}")]
+    Replayed {
+        code: &'static str,
+        exit: i32,
+        message: String,
+    },
     /// The server rotated the tokens but every save failed. `refreshed` holds the only copy
     /// of the new refresh token: a long-lived caller (twgd) can keep using it and save it
     /// later; a short-lived one can at least use the new access token. Its `Debug` is
@@ -72,7 +114,13 @@ impl EngineError {
             EngineError::Store(crate::store::StoreError::Format(_)) | EngineError::Config(_) => {
                 exit::CONFIG
             }
-            EngineError::Rejected(_)
+            EngineError::AnswerLost { .. } => exit::AUTH_EXPIRED,
+            EngineError::EndpointNotPinned { .. } | EngineError::IssuerChanged { .. } => {
+                exit::CONFIG
+            }
+            EngineError::Replayed { exit, .. } => *exit,
+            EngineError::MinValidUnmeetable { .. }
+            | EngineError::Rejected(_)
             | EngineError::NotRefreshable(_)
             | EngineError::Store(_)
             | EngineError::Http(_)
@@ -95,6 +143,20 @@ impl EngineError {
             EngineError::Store(_) => "STORE_ERROR",
             EngineError::Http(_) => "HTTP_SETUP",
             EngineError::PersistAfterRefresh { .. } => "PERSIST_FAILED",
+            EngineError::MinValidUnmeetable { .. } => "MIN_VALID_UNMEETABLE",
+            EngineError::AnswerLost { .. } => "REFRESH_ANSWER_LOST",
+            EngineError::EndpointNotPinned { .. } => "ENDPOINT_NOT_PINNED",
+            EngineError::IssuerChanged { .. } => "ISSUER_CHANGED",
+            EngineError::Replayed { code, .. } => code,
+        }
+    }
+
+    /// A copy for requests that waited on the refresh that produced this error.
+    pub fn replay(&self) -> EngineError {
+        EngineError::Replayed {
+            code: self.code(),
+            exit: self.exit_code(),
+            message: self.to_string(),
         }
     }
 }

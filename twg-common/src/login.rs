@@ -7,7 +7,6 @@ use crate::oauth::discovery::{self, Endpoints};
 use crate::oauth::http::HttpClient;
 use crate::oauth::{OAuthError, TokenSet, resources};
 use crate::store::{Credentials, OAuthCredentials, SiteInfo, Store, UserInfo};
-use crate::time::now_unix;
 
 /// A login in progress.
 #[derive(Debug)]
@@ -85,7 +84,8 @@ impl LoginFlow {
         previous: Option<&Credentials>,
         force: bool,
     ) -> Credentials {
-        let now = now_unix();
+        // Lifetimes count from when the tokens arrived, not from this (later) save.
+        let now = tokens.obtained_at;
         Credentials {
             oauth: Some(OAuthCredentials {
                 issuer: self.endpoints.issuer.clone(),
@@ -99,6 +99,7 @@ impl LoginFlow {
                 obtained_at: now,
                 refresh_token: tokens.refresh_token.clone(),
                 refresh_token_issued_at: now,
+                halted: None,
             }),
             user,
             site,
@@ -171,6 +172,8 @@ pub async fn save(store: &Store, credentials: &Credentials) -> Result<(), Engine
         .await
         .map_err(|e| EngineError::from_lock(store.root(), e))?;
     store.save(credentials, &guard)?;
+    // A new login supersedes any rotation that was waiting to be saved.
+    crate::recovery::remove_all(store.root());
     Ok(())
 }
 

@@ -69,10 +69,19 @@ pub async fn logout(
     let guard = crate::lock::lock(&store.lock_path(), crate::engine::LOCK_TIMEOUT)
         .await
         .map_err(|e| EngineError::from_lock(store.root(), e))?;
-    // Under the lock: the file is the truth (another process may have just rotated).
-    let current = store.load()?.map(|l| l.credentials).unwrap_or_default();
+    // Under the lock: the file, advanced through any recovery record, is the truth
+    // (another process may have just rotated, or could not save its rotation).
+    let mut current = store.load()?.map(|l| l.credentials).unwrap_or_default();
+    let records = crate::recovery::read_all(store.root());
+    if let Some(p) = crate::recovery::newest(&current, records.iter().map(|f| &f.pending)) {
+        current = p.credentials.clone();
+    }
     let revocation = match &current.oauth {
-        Some(oauth) => revoke_all(http, oauth).await,
+        // An endpoint off the issuer's origin (an edited auth.conf) never receives a token.
+        Some(oauth) => match crate::engine::pin_endpoints(oauth, &oauth.issuer) {
+            Ok(()) => revoke_all(http, oauth).await,
+            Err(e) => Revocation::Skipped(e.to_string()),
+        },
         None => Revocation::Skipped("not logged in".into()),
     };
     let had_bitbucket = current.bitbucket_token.is_some();
@@ -88,6 +97,7 @@ pub async fn logout(
     } else if store.auth_path().exists() {
         store.delete(&guard)?;
     }
+    crate::recovery::remove_all(store.root());
     let was_logged_in = current.oauth.is_some();
     Ok(LogoutOutcome {
         was_logged_in,
@@ -150,9 +160,9 @@ mod tests {
 
     fn oauth(token_type: &str, revocation: Option<&str>) -> OAuthCredentials {
         OAuthCredentials {
-            issuer: "https://issuer.example".into(),
+            issuer: "http://127.0.0.1:9".into(),
             client_id: "c".into(),
-            token_endpoint: "https://issuer.example/token".into(),
+            token_endpoint: "http://127.0.0.1:9/token".into(),
             revocation_endpoint: revocation.map(str::to_string),
             scopes: vec![],
             access_token: Secret::new("at"),
@@ -161,6 +171,7 @@ mod tests {
             obtained_at: 0,
             refresh_token: Some(Secret::new("rt")),
             refresh_token_issued_at: 0,
+            halted: None,
         }
     }
 

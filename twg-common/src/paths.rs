@@ -2,7 +2,7 @@
 //!
 //! Config root: `TWG_CONFIG_DIR`, else `$XDG_CONFIG_HOME/twg`, else `~/.config/twg`
 //! (`%APPDATA%\twg` on Windows). Socket: `TWG_SOCKET`, else `$XDG_RUNTIME_DIR/twg/twgd.sock`,
-//! else a per-user directory under the temp dir that is verified before use.
+//! else `~/.cache/twg/run/twgd.sock` (a directory no other user can create first).
 
 use std::path::{Path, PathBuf};
 
@@ -130,10 +130,17 @@ pub fn pid_file(socket: &Path) -> PathBuf {
 }
 
 /// Per-user runtime directory for the socket: `$XDG_RUNTIME_DIR/twg`, else
-/// `<tmp>/twg-<uid>` (verified for owner and mode before use, since /tmp is shared).
+/// `<cache>/twg/run` under the user's home (`~/.cache`, or `~/Library/Caches` on macOS).
+/// Not the shared temp directory: there another user could create the directory first
+/// and plant a socket (ssh without a PAM session, `su`, cron and containers often lack
+/// `XDG_RUNTIME_DIR`). Only without a home does it fall back to `<tmp>/twg-<uid>`, which is
+/// verified for owner and mode before use.
 pub fn runtime_dir() -> Result<PathBuf, PathError> {
     if let Some(xdg) = env_path("XDG_RUNTIME_DIR").filter(|p| p.is_absolute()) {
         return Ok(xdg.join("twg"));
+    }
+    if let Some(cache) = dirs::cache_dir().filter(|p| p.is_absolute()) {
+        return Ok(cache.join("twg").join("run"));
     }
     #[cfg(unix)]
     {

@@ -36,6 +36,14 @@ pub enum ConnectError {
     },
     #[error("twgd at {socket} did not answer the connection in time")]
     Timeout { socket: PathBuf },
+    /// The socket or its directory is not exclusively the user's, or the process behind it
+    /// runs as someone else: nothing is sent to it.
+    #[error(
+        "refusing to use the twgd socket {socket}: {reason}. Another user may be trying to intercept your \
+         tokens; nothing was sent. Remove it if it is yours, or point XDG_RUNTIME_DIR or TWG_SOCKET at a \
+         directory only you can write"
+    )]
+    Untrusted { socket: PathBuf, reason: String },
     #[error("cannot set up the connection to twgd: {0}")]
     Transport(String),
 }
@@ -49,22 +57,43 @@ impl ConnectError {
 
 pub type Client = pb::twg_daemon_client::TwgDaemonClient<tonic::transport::Channel>;
 
+/// The longest any call may take before the daemon counts as not responding. Calls that
+/// may refresh (behind the credential lock and the network) need this much; a stopped or
+/// hung daemon is caught much sooner by the HTTP/2 keep-alive below.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(90);
+/// Deadline for calls that never wait on the network (`Status`).
+pub const QUICK_DEADLINE: Duration = Duration::from_secs(5);
+/// A daemon that does not answer a ping within this is not responding (SIGSTOP, a hang).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The channel settings every client connection uses: a call deadline and keep-alive pings
+/// that fail the call when the daemon stops answering.
+fn endpoint(timeout: Duration) -> tonic::transport::Endpoint {
+    tonic::transport::Endpoint::from_static("http://twgd.local")
+        .connect_timeout(timeout)
+        .timeout(CALL_DEADLINE)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+}
+
 /// Connects to the daemon's socket. The socket is connected first, by hand, so the error
-/// says precisely what is wrong (missing, stale, not ours) instead of a generic transport error.
+/// says precisely what is wrong (missing, stale, not ours) instead of a generic transport
+/// error, and nothing is sent before the socket is proven to be the user's own.
 #[cfg(unix)]
 pub async fn connect(socket: &Path, timeout: Duration) -> Result<Client, ConnectError> {
     use hyper_util::rt::TokioIo;
     use std::sync::{Arc, Mutex};
-    use tokio::net::UnixStream;
 
-    let first = match tokio::time::timeout(timeout, UnixStream::connect(socket)).await {
+    check_socket_path(socket)?;
+    let first = match tokio::time::timeout(timeout, connect_trusted(socket)).await {
         Err(_) => {
             return Err(ConnectError::Timeout {
                 socket: socket.into(),
             });
         }
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(classify(socket, e)),
+        Ok(r) => r?,
     };
     let first = Arc::new(Mutex::new(Some(first)));
     let path = socket.to_path_buf();
@@ -75,17 +104,91 @@ pub async fn connect(socket: &Path, timeout: Duration) -> Result<Client, Connect
             let ready = first.lock().map(|mut g| g.take()).unwrap_or(None);
             let stream = match ready {
                 Some(s) => s,
-                None => UnixStream::connect(&path).await?,
+                None => connect_trusted(&path)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?,
             };
             Ok::<_, std::io::Error>(TokioIo::new(stream))
         }
     });
-    let channel = tonic::transport::Endpoint::from_static("http://twgd.local")
-        .connect_timeout(timeout)
+    let channel = endpoint(timeout)
         .connect_with_connector(connector)
         .await
         .map_err(|e| ConnectError::Transport(crate::oauth::error::chain(&e)))?;
     Ok(pb::twg_daemon_client::TwgDaemonClient::new(channel))
+}
+
+/// Connects and checks that the process on the other end runs as this user.
+#[cfg(unix)]
+async fn connect_trusted(socket: &Path) -> Result<tokio::net::UnixStream, ConnectError> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| classify(socket, e))?;
+    let me = rustix::process::geteuid().as_raw();
+    let cred = stream.peer_cred().map_err(|e| ConnectError::Untrusted {
+        socket: socket.into(),
+        reason: format!("cannot read the peer's credentials ({e})"),
+    })?;
+    if cred.uid() != me {
+        return Err(ConnectError::Untrusted {
+            socket: socket.into(),
+            reason: format!(
+                "the process serving it runs as uid {}{}, not as you (uid {me})",
+                cred.uid(),
+                cred.pid()
+                    .map(|p| format!(" (pid {p})"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(stream)
+}
+
+/// The socket's directory must be the user's and writable by nobody else (so nobody else
+/// can have put the socket there), and the socket itself the user's.
+#[cfg(unix)]
+pub fn check_socket_path(socket: &Path) -> Result<(), ConnectError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let untrusted = |reason: String| ConnectError::Untrusted {
+        socket: socket.into(),
+        reason,
+    };
+    let dir = crate::atomic::parent_dir(socket);
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConnectError::NotRunning {
+                socket: socket.into(),
+            });
+        }
+        Err(e) => return Err(classify(socket, e)),
+    };
+    if meta.uid() != me {
+        return Err(untrusted(format!(
+            "its directory {} belongs to uid {}, not to you (uid {me})",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(untrusted(format!(
+            "its directory {} is writable by other users (mode {:o})",
+            dir.display(),
+            meta.mode() & 0o7777
+        )));
+    }
+    match std::fs::symlink_metadata(socket) {
+        Ok(m) if m.uid() != me => Err(untrusted(format!(
+            "it belongs to uid {}, not to you (uid {me})",
+            m.uid()
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConnectError::NotRunning {
+            socket: socket.into(),
+        }),
+        Err(e) => Err(classify(socket, e)),
+    }
 }
 
 #[cfg(unix)]
@@ -113,8 +216,7 @@ pub async fn connect(socket: &Path, timeout: Duration) -> Result<Client, Connect
             Ok::<_, std::io::Error>(TokioIo::new(pipe))
         }
     });
-    let channel = tonic::transport::Endpoint::from_static("http://twgd.local")
-        .connect_timeout(timeout)
+    let channel = endpoint(timeout)
         .connect_with_connector(connector)
         .await
         .map_err(|_| ConnectError::NotRunning {

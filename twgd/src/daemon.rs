@@ -1,14 +1,19 @@
-//! The daemon's credential state: an in-memory copy of the store, single-flight refresh,
-//! and change detection when another process writes `auth.conf`.
+//! The daemon's credential state: a cached view of the engine's newest credentials,
+//! single-flight refresh, and backoff after failures.
+//!
+//! The daemon never reads the store around the engine: what it serves and what it refreshes
+//! both come from [`Engine::newest`], which includes any rotation the engine could not
+//! save. So it cannot spend a refresh token from disk while it holds a newer one in memory.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Instant;
-use twg_common::engine::{Engine, Need, Outcome, needs_refresh};
+use twg_common::engine::{ChangeKey, Engine, Need, Outcome, Verdict, assess};
 use twg_common::error::EngineError;
-use twg_common::store::{FileStamp, Loaded, OAuthCredentials};
+use twg_common::store::{Loaded, OAuthCredentials};
 use twg_common::time::now_unix;
 
-/// After a transient failure, wait this long before the next proactive attempt.
+/// After a failure, wait this long before the next proactive attempt.
 const RETRY_BACKOFF_MIN: i64 = 5;
 const RETRY_BACKOFF_MAX: i64 = 300;
 /// How soon to retry saving credentials whose save failed after a refresh.
@@ -26,25 +31,32 @@ pub struct TokenView {
 pub struct RefreshInfo {
     pub last_refresh_at: i64,
     pub last_error: Option<String>,
-    /// No proactive attempt before this time (backoff after transient failures).
+    /// No proactive attempt before this time (backoff after failures).
     pub retry_after: i64,
     pub failures: u32,
-    /// `auth.conf` generation whose refresh token the server rejected; skip it until it changes.
-    pub dead_generation: Option<u64>,
     pub refreshes: u64,
+}
+
+/// The cached newest credentials and what they were read from.
+#[derive(Debug, Clone)]
+struct Cached {
+    newest: twg_common::engine::Newest,
+    key: ChangeKey,
 }
 
 /// Shared daemon state.
 #[derive(Debug)]
 pub struct Daemon {
     engine: Engine,
-    cache: RwLock<Option<(Loaded, Option<FileStamp>)>>,
+    cache: RwLock<Option<Cached>>,
     /// Single flight: one refresh at a time, whoever asks.
     refresh_gate: tokio::sync::Mutex<()>,
+    /// Completed flights; a request that waited on the gate while this moved takes the
+    /// flight's result instead of starting another.
+    flights: AtomicU64,
+    /// The error of the last flight, for the requests that waited on it.
+    last_flight_error: Mutex<Option<EngineError>>,
     info: Mutex<RefreshInfo>,
-    /// Credentials refreshed at the server that could not be saved: the only copy of the new
-    /// refresh token. Served from memory and saved again on every tick until it works.
-    unsaved: Mutex<Option<twg_common::store::Credentials>>,
     /// Wakes the scheduler early (e.g. to retry an unsaved refresh soon).
     pub wake: tokio::sync::Notify,
     pub started: Instant,
@@ -57,8 +69,9 @@ impl Daemon {
             engine,
             cache: RwLock::new(None),
             refresh_gate: tokio::sync::Mutex::new(()),
+            flights: AtomicU64::new(0),
+            last_flight_error: Mutex::new(None),
             info: Mutex::new(RefreshInfo::default()),
-            unsaved: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
             started: Instant::now(),
             socket,
@@ -73,54 +86,57 @@ impl Daemon {
         self.info.lock().expect("info lock").clone()
     }
 
-    /// The cached credentials, reloaded first if `auth.conf` changed on disk.
+    /// The newest credentials, re-read when anything they come from changed.
     pub fn current(&self) -> Result<Option<Loaded>, EngineError> {
-        if self.has_unsaved() {
-            // The file holds a spent refresh token; memory is the truth until it is saved.
-            return Ok(self
-                .cache
-                .read()
-                .expect("cache lock")
-                .as_ref()
-                .map(|(l, _)| l.clone()));
-        }
-        let stamp = self.engine.store().stamp();
-        {
-            let cache = self.cache.read().expect("cache lock");
-            if let Some((loaded, cached_stamp)) = cache.as_ref()
-                && *cached_stamp == stamp
-                && stamp.is_some()
-            {
-                return Ok(Some(loaded.clone()));
-            }
-        }
-        self.reload()
+        Ok(self.current_newest()?.map(|n| n.loaded))
     }
 
-    /// Re-reads the store. A corrupt file is an error, and the last good copy stays cached
-    /// (the daemon keeps serving a valid token rather than failing everyone).
-    pub fn reload(&self) -> Result<Option<Loaded>, EngineError> {
-        let stamp = self.engine.store().stamp();
-        match self.engine.store().load() {
-            Ok(Some(loaded)) => {
-                *self.cache.write().expect("cache lock") = Some((loaded.clone(), stamp));
-                Ok(Some(loaded))
+    /// Like [`Daemon::current`], with where the credentials are kept.
+    pub fn current_newest(&self) -> Result<Option<twg_common::engine::Newest>, EngineError> {
+        let key = self.engine.change_key();
+        {
+            let cache = self.cache.read().expect("cache lock");
+            if let Some(c) = cache.as_ref()
+                && c.key == key
+            {
+                return Ok(Some(c.newest.clone()));
             }
-            Ok(None) => {
+        }
+        self.reload_with(key)
+    }
+
+    /// Re-reads the engine's newest credentials. A corrupt file is an error, and the last
+    /// good copy stays cached.
+    pub fn reload(&self) -> Result<Option<Loaded>, EngineError> {
+        let key = self.engine.change_key();
+        Ok(self.reload_with(key)?.map(|n| n.loaded))
+    }
+
+    fn reload_with(
+        &self,
+        key: ChangeKey,
+    ) -> Result<Option<twg_common::engine::Newest>, EngineError> {
+        match self.engine.newest()? {
+            Some(newest) => {
+                *self.cache.write().expect("cache lock") = Some(Cached {
+                    newest: newest.clone(),
+                    key,
+                });
+                Ok(Some(newest))
+            }
+            None => {
                 *self.cache.write().expect("cache lock") = None;
                 Ok(None)
             }
-            Err(e) => Err(e.into()),
         }
     }
 
     /// Drops the cache (after logout).
     pub fn forget(&self) {
-        self.drop_unsaved();
         *self.cache.write().expect("cache lock") = None;
     }
 
-    fn view(&self, loaded: &Loaded) -> Option<TokenView> {
+    fn view(loaded: &Loaded) -> Option<TokenView> {
         Some(TokenView {
             oauth: loaded.credentials.oauth.clone()?,
             site: loaded
@@ -132,54 +148,64 @@ impl Daemon {
         })
     }
 
-    /// True when a request for `need` must go through a refresh.
-    fn must_refresh(&self, oauth: &OAuthCredentials, generation: u64, need: Need) -> bool {
+    /// Serves from the current credentials when no refresh is needed (or one is needed but
+    /// backing off, and the token still satisfies the caller). `Ok(None)`: refresh.
+    fn serve(&self, need: Need) -> Result<Option<TokenView>, EngineError> {
+        let loaded = self.current()?.ok_or_else(|| self.not_logged_in())?;
+        let oauth = loaded
+            .credentials
+            .oauth
+            .as_ref()
+            .ok_or_else(|| self.not_logged_in())?;
         let now = now_unix();
-        if need.force || !oauth.valid_for(now, need.min_valid) {
-            return true;
+        match assess(oauth, now, need)? {
+            Verdict::Serve(_) => Ok(Self::view(&loaded)),
+            Verdict::Refresh => {
+                let backing_off = now < self.info().retry_after;
+                let satisfies = !need.force
+                    && oauth.valid_for(now, twg_common::engine::effective_min_valid(oauth, need));
+                if backing_off && satisfies {
+                    Ok(Self::view(&loaded))
+                } else {
+                    Ok(None)
+                }
+            }
         }
-        let info = self.info.lock().expect("info lock");
-        if info.dead_generation == Some(generation) {
-            return false;
-        }
-        needs_refresh(oauth, now, need) && now >= info.retry_after
     }
 
-    /// A token satisfying `need`. Concurrent callers share one refresh.
+    fn not_logged_in(&self) -> EngineError {
+        EngineError::NotLoggedIn {
+            path: self.engine.store().auth_path(),
+        }
+    }
+
+    /// A token satisfying `need`. Concurrent callers share one refresh: a request that
+    /// waited while another refreshed takes that refresh's result, even with `force`.
     pub async fn token(&self, need: Need) -> Result<TokenView, EngineError> {
-        if let Some(loaded) = self.current()?
-            && let Some(oauth) = &loaded.credentials.oauth
-            && !self.must_refresh(oauth, loaded.generation, need)
+        let seen = self.flights.load(Ordering::SeqCst);
+        if !need.force
+            && let Some(view) = self.serve(need)?
         {
-            return Ok(self.view(&loaded).expect("has oauth"));
+            return Ok(view);
         }
         let _gate = self.refresh_gate.lock().await;
-        // Whoever held the gate before us may have refreshed already.
-        let loaded = self.current()?.ok_or_else(|| EngineError::NotLoggedIn {
-            path: self.engine.store().auth_path(),
-        })?;
-        let Some(oauth) = &loaded.credentials.oauth else {
-            return Err(EngineError::NotLoggedIn {
-                path: self.engine.store().auth_path(),
-            });
-        };
-        if !self.must_refresh(
-            oauth,
-            loaded.generation,
-            Need {
+        if self.flights.load(Ordering::SeqCst) != seen {
+            let relaxed = Need {
                 force: false,
                 ..need
-            },
-        ) && !need.force
-        {
-            return Ok(self.view(&loaded).expect("has oauth"));
+            };
+            if let Some(view) = self.serve(relaxed)? {
+                return Ok(view);
+            }
+            if let Some(e) = self.last_flight_error.lock().expect("flight lock").as_ref() {
+                return Err(e.replay());
+            }
         }
-        if self.info().dead_generation == Some(loaded.generation) {
-            return Err(EngineError::AuthExpired {
-                reason: "the server rejected the refresh token".into(),
-            });
-        }
-        self.refresh_now(need).await
+        let result = self.refresh_now(need).await;
+        *self.last_flight_error.lock().expect("flight lock") =
+            result.as_ref().err().map(EngineError::replay);
+        self.flights.fetch_add(1, Ordering::SeqCst);
+        result
     }
 
     /// Runs the engine (caller holds the gate) and records the outcome.
@@ -195,7 +221,7 @@ impl Daemon {
                         info.refreshes += 1;
                         info.failures = 0;
                         info.retry_after = 0;
-                        info.last_error = None;
+                        info.last_error = r.warning.clone();
                     }
                     Outcome::StaleButValid => {
                         info.failures += 1;
@@ -205,64 +231,44 @@ impl Daemon {
                     Outcome::Fresh | Outcome::Adopted => {
                         info.failures = 0;
                         info.retry_after = 0;
+                        info.last_error = r.warning.clone();
                     }
                 }
                 drop(info);
-                // The stamp the engine took with what it read or saved under the lock: a
-                // fresh stat here could pair these credentials with a newer file written by
-                // another process since, and the cache would then hide that file.
-                let stamp = r.loaded.stamp;
-                let view = self.view(&r.loaded).expect("has oauth");
-                *self.cache.write().expect("cache lock") = Some((r.loaded, stamp));
-                Ok(view)
+                if self.engine.has_held() {
+                    self.wake.notify_one();
+                }
+                // Re-read through the engine: the cache must reflect exactly what it holds.
+                self.forget();
+                Self::view(&r.loaded).ok_or_else(|| self.not_logged_in())
             }
             Err(EngineError::PersistAfterRefresh { detail, refreshed }) => {
-                // The server rotated and the disk refused the result: keep serving the new
-                // tokens from memory and retry the save on every tick.
-                tracing::error!(%detail, "refreshed credentials could not be saved; keeping them in memory");
+                // Neither auth.conf nor a recovery record took the rotation: the engine holds
+                // it in memory and it is served from there; the scheduler keeps retrying.
+                tracing::error!(%detail, "refreshed credentials could not be saved anywhere; keeping them in memory");
                 info.last_refresh_at = now;
                 info.refreshes += 1;
                 info.last_error = Some(format!(
-                    "the refreshed credentials could not be saved ({detail}); twgd keeps them in memory and retries; fix the config directory's permissions"
+                    "the refreshed credentials could not be saved ({detail}); twgd keeps them in memory and retries. \
+                     Make the config directory writable and do not stop twgd until `twg auth status` is clean"
                 ));
                 drop(info);
-                let generation = self
-                    .cache
-                    .read()
-                    .expect("cache lock")
-                    .as_ref()
-                    .map(|(l, _)| l.generation)
-                    .unwrap_or(0);
+                self.forget();
+                self.wake.notify_one();
                 let loaded = Loaded {
-                    credentials: (*refreshed).clone(),
-                    generation,
+                    credentials: *refreshed,
+                    generation: 0,
                     backend: self.engine.store().backend(),
                     stamp: None,
                 };
-                let view = self.view(&loaded).ok_or_else(|| EngineError::NotLoggedIn {
-                    path: self.engine.store().auth_path(),
-                })?;
-                *self.unsaved.lock().expect("unsaved lock") = Some(*refreshed);
-                *self.cache.write().expect("cache lock") = Some((loaded, None));
-                self.wake.notify_one();
-                Ok(view)
+                Self::view(&loaded).ok_or_else(|| self.not_logged_in())
             }
             Err(e) => {
                 info.last_error = Some(e.to_string());
-                match &e {
-                    EngineError::AuthExpired { .. } => {
-                        info.dead_generation = self
-                            .cache
-                            .read()
-                            .expect("cache lock")
-                            .as_ref()
-                            .map(|(l, _)| l.generation);
-                    }
-                    _ => {
-                        info.failures += 1;
-                        info.retry_after = now + backoff(info.failures);
-                    }
-                }
+                info.failures += 1;
+                info.retry_after = now + backoff(info.failures);
+                drop(info);
+                self.forget();
                 Err(e)
             }
         }
@@ -275,39 +281,38 @@ impl Daemon {
         self.refresh_gate.lock().await
     }
 
-    /// Proactive refresh from the scheduler: refresh when the 75% mark has passed.
-    fn has_unsaved(&self) -> bool {
-        self.unsaved.lock().expect("unsaved lock").is_some()
-    }
-
-    /// A login or logout replaced the credentials: anything unsaved is obsolete.
-    pub fn drop_unsaved(&self) {
-        self.unsaved.lock().expect("unsaved lock").take();
-    }
-
     /// Tries again to save credentials whose save failed after a refresh.
-    pub async fn retry_unsaved(&self) {
-        let Some(creds) = self.unsaved.lock().expect("unsaved lock").clone() else {
-            return;
-        };
-        match twg_common::login::save(self.engine.store(), &creds).await {
+    pub async fn retry_unsaved(&self) -> Result<(), twg_common::engine::FlushError> {
+        let had = self.engine.has_held()
+            || self
+                .current_newest()
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.pending.is_some());
+        if !had {
+            return Ok(());
+        }
+        let result = self.engine.flush().await;
+        match &result {
             Ok(()) => {
                 tracing::info!("saved the refreshed credentials that could not be saved before");
-                self.unsaved.lock().expect("unsaved lock").take();
                 self.info.lock().expect("info lock").last_error = None;
-                if let Err(e) = self.reload() {
-                    tracing::warn!(error = %e, "cannot reload credentials");
-                }
             }
             Err(e) => tracing::error!(error = %e, "still cannot save the refreshed credentials"),
         }
+        self.forget();
+        result
     }
 
+    /// Proactive refresh from the scheduler: refresh when the 75% mark has passed.
     pub async fn tick(&self) {
-        self.retry_unsaved().await;
+        let _ = self.retry_unsaved().await;
         let due = match self.current() {
             Ok(Some(l)) => match &l.credentials.oauth {
-                Some(o) => self.must_refresh(o, l.generation, Need::default()),
+                Some(o) => {
+                    matches!(assess(o, now_unix(), Need::default()), Ok(Verdict::Refresh))
+                        && now_unix() >= self.info().retry_after
+                }
                 None => false,
             },
             Ok(None) => false,
@@ -323,20 +328,57 @@ impl Daemon {
 
     /// When the scheduler should look again (Unix seconds).
     pub fn next_refresh_at(&self) -> i64 {
-        if self.has_unsaved() {
+        let pending = self.engine.has_held()
+            || self
+                .current_newest()
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.pending.is_some());
+        if pending {
             return now_unix() + UNSAVED_RETRY_SECS;
         }
         let info = self.info();
-        let cache = self.cache.read().expect("cache lock");
-        match cache.as_ref().and_then(|(l, _)| {
-            l.credentials
-                .oauth
-                .as_ref()
-                .map(|o| (l.generation, o.refresh_due_at()))
-        }) {
-            Some((generation, _)) if info.dead_generation == Some(generation) => 0,
-            Some((_, due)) if due > 0 => due.max(info.retry_after),
+        let Ok(Some(loaded)) = self.current() else {
+            return 0;
+        };
+        match loaded.credentials.oauth.as_ref() {
+            Some(o) if o.halted.is_some() => 0,
+            Some(o) if o.refresh_due_at() > 0 => o.refresh_due_at().max(info.retry_after),
             _ => 0,
+        }
+    }
+
+    /// Where the newest credentials wait when `auth.conf` does not hold them, for `Status`
+    /// and shutdown: `Some(Some(path))` a recovery record, `Some(None)` memory only.
+    pub fn unsaved(&self) -> Option<Option<std::path::PathBuf>> {
+        let n = self.current_newest().ok().flatten()?;
+        n.pending.as_ref()?;
+        Some(n.record)
+    }
+
+    /// The last save attempt before exit. Returns a message for the operator when the
+    /// newest credentials are still not in `auth.conf`.
+    pub async fn final_save(&self) -> Option<String> {
+        self.unsaved()?;
+        match self.engine.flush().await {
+            Ok(()) => {
+                tracing::info!("saved the pending credentials before exiting");
+                None
+            }
+            Err(e) => Some(match &e.record {
+                Some(path) => format!(
+                    "the newest credentials could not be saved to {} ({}); they are kept in the recovery record {}, \
+                     which every twg process uses. Make the config directory writable, then run `twg auth refresh`",
+                    self.engine.store().auth_path().display(),
+                    e.detail,
+                    path.display()
+                ),
+                None => format!(
+                    "the newest credentials could not be saved anywhere ({}); they are lost when twgd exits. \
+                     Run `twg login` afterwards",
+                    e.detail
+                ),
+            }),
         }
     }
 }

@@ -12,6 +12,7 @@ use twg_common::store::Store;
 pub fn main(socket: Option<PathBuf>) -> i32 {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    harden();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -64,6 +65,7 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         }
         Err(e) => return fail(e.to_string(), exit::FAILURE),
     };
+    remove_stray_temp_files(&root);
     let store = Store::new(&root, config.backend);
     let daemon = Arc::new(Daemon::new(Engine::new(store, config), socket.clone()));
     match daemon.reload() {
@@ -92,6 +94,53 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
             exit::OK
         }
         Err(e) => fail(format!("server error: {e}"), exit::FAILURE),
+    }
+}
+
+/// Keeps the tokens in this process's memory out of core dumps and away from same-user
+/// debuggers (`ptrace`, `/proc/<pid>/mem`), as ssh-agent does.
+fn harden() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        eprintln!("twgd: warning: cannot make the process non-dumpable: {e}");
+    }
+    #[cfg(unix)]
+    {
+        let none = rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        };
+        if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Core, none) {
+            eprintln!("twgd: warning: cannot disable core dumps: {e}");
+        }
+    }
+}
+
+/// Removes temp files an interrupted save left in the config root (they may hold tokens).
+/// Only under the credential lock, so a save in progress in another process is left alone.
+fn remove_stray_temp_files(root: &std::path::Path) {
+    let lock = twg_common::paths::auth_lock_file(root);
+    let Ok(Some(_guard)) = twg_common::lock::try_lock(&lock) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".twg-tmp-") || name.starts_with(".twg-preflight-") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %entry.path().display(), "removed a temp file left by an interrupted save")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a stray temp file")
+                }
+            }
+        }
     }
 }
 

@@ -85,6 +85,11 @@ where
     upkeep.abort();
     let _ = scheduler.await;
     let _ = upkeep.await;
+    // Never exit silently with credentials that are not in auth.conf.
+    if let Some(msg) = daemon.final_save().await {
+        tracing::error!("{msg}");
+        eprintln!("twgd: {msg}");
+    }
     drop(gate);
     result
 }

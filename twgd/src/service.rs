@@ -29,7 +29,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         let req = request.get_ref();
         check_protocol(req.client.as_ref())?;
         let need = Need {
-            min_valid: req.min_valid_seconds.min(86_400) as i64,
+            min_valid: req.min_valid_seconds.map(|s| s.min(86_400 * 366) as i64),
             force: false,
         };
         let view = self.daemon.token(need).await.map_err(|e| to_status(&e))?;
@@ -86,6 +86,20 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             last_error: info.last_error.unwrap_or_default(),
             has_bitbucket_token: creds.is_some_and(|c| c.bitbucket_token.is_some()),
             config_path: d.engine().store().auth_path().display().to_string(),
+            unsaved: match d.unsaved() {
+                None => String::new(),
+                Some(Some(path)) => format!(
+                    "the newest credentials are in the recovery record {} because {} could not be written; \
+                     make the config directory writable (twgd retries every few seconds)",
+                    path.display(),
+                    d.engine().store().auth_path().display()
+                ),
+                Some(None) => format!(
+                    "the newest credentials exist only in twgd's memory because neither {} nor a recovery record \
+                     could be written; make the config directory writable and do not stop twgd",
+                    d.engine().store().auth_path().display()
+                ),
+            },
         };
         Ok(Response::new(pb::StatusResponse {
             package_version: env!("CARGO_PKG_VERSION").into(),
@@ -104,11 +118,13 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
     ) -> Result<Response<pb::RefreshResponse>, Status> {
         let req = request.get_ref();
         check_protocol(req.client.as_ref())?;
+        // `twg auth refresh` is what users run to finish a save that failed: try it first.
+        let _ = self.daemon.retry_unsaved().await;
         let before = self.daemon.info().refreshes;
         let view = self
             .daemon
             .token(Need {
-                min_valid: 0,
+                min_valid: None,
                 force: req.force,
             })
             .await
@@ -159,7 +175,18 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
     ) -> Result<Response<pb::ShutdownResponse>, Status> {
         let _ = request;
         tracing::info!("shutdown requested over the socket");
+        // The last save happens before the answer, so the client can tell the user where
+        // credentials that could not be saved are kept.
+        let unsaved = {
+            let _gate = self.daemon.quiesce().await;
+            self.daemon.final_save().await
+        };
+        if let Some(msg) = &unsaved {
+            tracing::error!("{msg}");
+        }
         self.shutdown.notify_one();
-        Ok(Response::new(pb::ShutdownResponse {}))
+        Ok(Response::new(pb::ShutdownResponse {
+            unsaved: unsaved.unwrap_or_default(),
+        }))
     }
 }

@@ -296,7 +296,6 @@ async fn finish(
     twg_common::login::save(store, &creds)
         .await
         .map_err(|e| to_status(&e))?;
-    daemon.drop_unsaved();
     if let Err(e) = daemon.reload() {
         tracing::warn!(error = %e, "cannot reload the credentials just saved");
     }

@@ -9,9 +9,14 @@ pub const ERROR_CODE_KEY: &str = "twg-error-code";
 
 pub fn to_status(e: &EngineError) -> Status {
     let code = match e {
-        EngineError::NotLoggedIn { .. } | EngineError::AuthExpired { .. } => Code::Unauthenticated,
+        EngineError::NotLoggedIn { .. }
+        | EngineError::AuthExpired { .. }
+        | EngineError::AnswerLost { .. } => Code::Unauthenticated,
         EngineError::Busy(_) | EngineError::Transient(_) => Code::Unavailable,
+        EngineError::MinValidUnmeetable { .. } => Code::OutOfRange,
         EngineError::Sandbox { .. }
+        | EngineError::EndpointNotPinned { .. }
+        | EngineError::IssuerChanged { .. }
         | EngineError::Config(_)
         | EngineError::Store(twg_common::store::StoreError::Format(_)) => Code::FailedPrecondition,
         _ => Code::Internal,

@@ -69,7 +69,7 @@ fn throughput(socket: &std::path::Path) -> f64 {
                     while Instant::now() < deadline {
                         let req = twg_common::rpc::pb::GetTokenRequest {
                             client: Some(twg_common::rpc::client_info(None)),
-                            min_valid_seconds: 60,
+                            min_valid_seconds: Some(60),
                         };
                         c.get_token(req).await.expect("GetToken");
                         n += 1;

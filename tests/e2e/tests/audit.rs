@@ -195,7 +195,7 @@ fn hammer(env: &Env, n: usize, conns: usize) {
                 for _ in 0..per {
                     let req = twg_common::rpc::pb::GetTokenRequest {
                         client: Some(twg_common::rpc::client_info(Some("codex"))),
-                        min_valid_seconds: 60,
+                        min_valid_seconds: Some(60),
                     };
                     c.get_token(req).await.expect("GetToken");
                 }

@@ -32,13 +32,15 @@ async fn query(ctx: &Ctx) -> Result<Option<pb::StatusResponse>, CliError> {
         return Ok(None);
     };
     match client
-        .status(pb::StatusRequest {
+        .status(crate::daemon_client::quick(pb::StatusRequest {
             client: Some(ctx.client_info()),
-        })
+        }))
         .await
     {
         Ok(r) => Ok(Some(r.into_inner())),
-        Err(_) => Ok(None),
+        // Connected but silent: a stopped or hung twgd must not read as "not running" (a
+        // second one would be started beside it).
+        Err(status) => Err(crate::daemon_client::rpc_error(status).into_error()),
     }
 }
 
@@ -72,6 +74,8 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
         })?;
     let bin = daemon_binary();
     let mut cmd = std::process::Command::new(&bin);
+    // twgd serves stored OAuth credentials only; env-mode secrets must not reach it.
+    twg_common::child_env::scrub(&mut cmd);
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(log);
@@ -93,7 +97,7 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
     })?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(s) = query(ctx).await? {
+        if let Some(s) = query(ctx).await.ok().flatten() {
             return Ok(s.pid);
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -166,12 +170,16 @@ async fn stop(ctx: &Ctx) -> Result<(), CliError> {
         }
         return Ok(());
     };
-    client
+    let answer = client
         .shutdown(pb::ShutdownRequest {
             client: Some(ctx.client_info()),
         })
         .await
-        .map_err(|e| crate::report::from_status(&e))?;
+        .map_err(|e| crate::daemon_client::rpc_error(e).into_error())?
+        .into_inner();
+    if !answer.unsaved.is_empty() {
+        eprintln!("twg: warning: {}", answer.unsaved);
+    }
     let socket = ctx.socket()?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while socket.exists() && Instant::now() < deadline {
@@ -186,9 +194,14 @@ async fn stop(ctx: &Ctx) -> Result<(), CliError> {
         )));
     }
     if ctx.json {
-        println!("{}", serde_json::json!({"stopped": true, "running": false}));
-    } else {
+        println!(
+            "{}",
+            serde_json::json!({"stopped": true, "running": false, "unsaved": Some(&answer.unsaved).filter(|u| !u.is_empty())})
+        );
+    } else if answer.unsaved.is_empty() {
         println!("✔ twgd stopped");
+    } else {
+        println!("✔ twgd stopped; the credentials it could not save are kept as described above");
     }
     Ok(())
 }

@@ -117,6 +117,12 @@ impl Cmd {
             if let Some(e) = &s.last_error {
                 add("last refresh", "warn", e.clone());
             }
+            if let Some(u) = &s.unsaved {
+                add("unsaved credentials", "fail", u.clone());
+            }
+            if let Some(h) = &s.halted {
+                add("session", "fail", h.clone());
+            }
         }
         match &s.daemon {
             Some(d) if d.protocol_version == twg_common::rpc::PROTOCOL_VERSION => add(

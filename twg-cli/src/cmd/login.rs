@@ -339,6 +339,7 @@ impl Cmd {
                 obtained_at: now,
                 refresh_token: None,
                 refresh_token_issued_at: 0,
+                halted: None,
             }),
             user,
             site,
@@ -420,10 +421,24 @@ fn show_code(user_code: &str, uri: &str, complete: Option<String>, no_browser: b
         return;
     }
     let target = complete.unwrap_or_else(|| uri.to_string());
-    match open::that_detached(&target) {
-        Ok(()) => eprintln!("  (opening your browser)"),
-        Err(_) => eprintln!("  (no browser could be opened; open the URL yourself)"),
+    if open_browser(&target) {
+        eprintln!("  (opening your browser)");
+    } else {
+        eprintln!("  (no browser could be opened; open the URL yourself)");
     }
+}
+
+/// Opens `url` with the first opener that starts, with secrets scrubbed from its
+/// environment (a browser inherits everything, and a CI shell may hold `TWG_TOKEN`).
+fn open_browser(url: &str) -> bool {
+    open::commands(url).into_iter().any(|mut cmd| {
+        twg_common::child_env::scrub(&mut cmd)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .is_ok()
+    })
 }
 
 /// A login error from twgd as the user should see it.

@@ -59,14 +59,23 @@ impl Cmd {
             }
         }
         let engine = ctx.engine()?;
+        // Finish a save that is waiting in a recovery record first (the message of every
+        // failed save points here).
+        if let Err(e) = engine.flush().await {
+            eprintln!("twg: warning: the waiting credentials still cannot be saved: {e}");
+        }
         let r = engine
             .ensure(Need {
-                min_valid: 0,
+                min_valid: None,
                 force: self.force,
             })
             .await
             .map_err(|e| ctx.engine_error(e))?;
-        if let Some(w) = &r.warning {
+        if r.outcome != Outcome::StaleButValid
+            && let Some(w) = &r.warning
+        {
+            eprintln!("twg: warning: {w}");
+        } else if let Some(w) = &r.warning {
             return Err(CliError::new(
                 "TEMPORARY",
                 twg_common::exit::TEMPORARY,

@@ -28,6 +28,10 @@ pub struct Snapshot {
     pub daemon_error: Option<String>,
     pub last_error: Option<String>,
     pub load_error: Option<String>,
+    /// Set when the newest credentials are not in auth.conf: where they are, what to do.
+    pub unsaved: Option<String>,
+    /// Set when the refresh token must not be sent again: why, and what to do.
+    pub halted: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +68,7 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
                     s.next_refresh_at = c.next_refresh_at;
                     s.last_refresh_at = c.last_refresh_at;
                     s.last_error = Some(c.last_error).filter(|e| !e.is_empty());
+                    s.unsaved = Some(c.unsaved).filter(|e| !e.is_empty());
                 }
             }
             Err(e) => s.daemon_error = Some(e.message().to_string()),
@@ -83,8 +88,23 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
     s.backend = backend.as_str().into();
     let store = twg_common::store::Store::new(&root, backend);
     match store.load() {
-        Ok(Some(l)) => {
+        Ok(Some(mut l)) => {
             s.backend = l.backend.as_str().into();
+            let records = twg_common::recovery::read_all(&root);
+            if let Some(found) = records.iter().find(|f| {
+                twg_common::recovery::newest(&l.credentials, records.iter().map(|f| &f.pending))
+                    .is_some_and(|p| p.spent == f.pending.spent)
+            }) {
+                l.credentials = found.pending.credentials.clone();
+                s.unsaved.get_or_insert_with(|| {
+                    format!(
+                        "the newest credentials are in the recovery record {} because {} could not be written; \
+                         make the config directory writable, then run `twg auth refresh`",
+                        found.path.display(),
+                        s.credentials_path
+                    )
+                });
+            }
             let c = &l.credentials;
             s.has_bitbucket_token = c.bitbucket_token.is_some();
             s.user = c
@@ -108,6 +128,16 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
                 s.issuer = o.issuer.clone();
                 s.access_expires_at = o.expires_at;
                 s.has_refresh_token = o.refresh_token.is_some();
+                s.halted = o.halted.as_ref().map(|h| match h.reason {
+                    twg_common::store::HaltReason::Revoked => {
+                        "the server rejected the refresh token; run `twg login`".to_string()
+                    }
+                    twg_common::store::HaltReason::AnswerLost => {
+                        "the answer to the last refresh was lost and the server may have rotated the refresh \
+                         token, so twg will not send it again; run `twg login`"
+                            .to_string()
+                    }
+                });
                 if s.daemon.is_none() {
                     s.next_refresh_at = o.refresh_due_at();
                     s.last_refresh_at = o.obtained_at;
@@ -199,6 +229,12 @@ fn print_text(s: &Snapshot) {
             d.version, d.pid, d.uptime_seconds
         ),
         None => println!("Daemon:             not reachable; twg refreshes directly"),
+    }
+    if let Some(u) = &s.unsaved {
+        println!("⚠ Unsaved:          {u}");
+    }
+    if let Some(h) = &s.halted {
+        println!("⚠ Session halted:   {h}");
     }
     if let Some(e) = &s.last_error {
         println!("Last error:         {e}");

@@ -9,13 +9,13 @@ use twg_common::rpc::pb;
 
 #[derive(Debug, clap::Args)]
 pub struct Cmd {
-    /// The token must stay valid for at least this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MIN_VALID)]
-    pub min_valid: u64,
+    /// The token must stay valid for at least this many seconds [default: 60, or a quarter
+    /// of the token's lifetime when the server issues tokens shorter than 4 minutes].
+    /// More than 90% of the server's token lifetime is refused (exit 1) instead of
+    /// rotating on every call.
+    #[arg(long, value_name = "SECS")]
+    pub min_valid: Option<u64>,
 }
-
-/// Seconds of validity `twg auth token` guarantees by default.
-pub const DEFAULT_MIN_VALID: u64 = 60;
 
 /// The token and where it came from.
 struct Token {
@@ -83,13 +83,13 @@ impl Cmd {
         let engine = ctx.engine()?;
         let r = engine
             .ensure(Need {
-                min_valid: self.min_valid.min(86_400) as i64,
+                min_valid: self.min_valid.map(|s| s.min(86_400 * 366) as i64),
                 force: false,
             })
             .await
             .map_err(|e| ctx.engine_error(e))?;
         if let Some(w) = &r.warning {
-            eprintln!("twg: warning: refresh failed ({w}); using the current token, still valid");
+            eprintln!("twg: warning: {w}");
         }
         let site = r
             .loaded

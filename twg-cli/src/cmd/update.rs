@@ -167,10 +167,12 @@ async fn install(
     unpack(archive.path(), staging.path())?;
     drop(archive);
     // Refuse a build that cannot run here (wrong architecture, missing libc) before switching.
-    let probe = std::process::Command::new(staging.path().join(exe("twg")))
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .output();
+    let probe = twg_common::child_env::scrub(&mut std::process::Command::new(
+        staging.path().join(exe("twg")),
+    ))
+    .arg("--version")
+    .stdin(std::process::Stdio::null())
+    .output();
     match probe {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
@@ -537,7 +539,7 @@ async fn restart_daemon(ctx: &Ctx, layout: &Layout) -> Restart {
         Err(e) => return Restart::Failed(e.message),
     }
     // The new twg starts its own twgd (beside it), so the daemon is the new version too.
-    let out = std::process::Command::new(layout.stable("twg"))
+    let out = twg_common::child_env::scrub(&mut std::process::Command::new(layout.stable("twg")))
         .args(["daemon", "start"])
         .env_remove("TWG_DAEMON_BIN")
         .stdin(std::process::Stdio::null())

@@ -171,7 +171,7 @@ impl Drop for Pending {
 )]
 fn run(program: &str, args: &[&str]) -> Result<String, ServiceError> {
     let command = format!("{program} {}", args.join(" "));
-    let out = std::process::Command::new(program)
+    let out = twg_common::child_env::scrub(&mut std::process::Command::new(program))
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()

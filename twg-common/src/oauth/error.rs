@@ -16,6 +16,10 @@ pub enum OAuthError {
     /// Network trouble, timeouts, 5xx, or an unreadable response: retrying may work.
     #[error("{0}")]
     Transient(String),
+    /// The request reached the server, but its answer was lost or unreadable: the server may
+    /// have rotated the refresh token.
+    #[error("{0}")]
+    AnswerLost(String),
     /// Something in our own configuration (a bad URL).
     #[error("{0}")]
     Config(String),

@@ -8,6 +8,7 @@ pub mod http;
 pub mod refresh;
 pub mod resources;
 pub mod revoke;
+pub mod token_response;
 
 pub use error::OAuthError;
 
@@ -21,6 +22,9 @@ pub struct TokenSet {
     pub expires_in: Option<u64>,
     pub refresh_token: Option<Secret>,
     pub scopes: Option<Vec<String>>,
+    /// Unix seconds when the answer arrived: lifetimes count from here, not from when the
+    /// tokens were finally saved (a login can wait at a prompt for minutes).
+    pub obtained_at: i64,
 }
 
 impl TokenSet {
@@ -36,6 +40,7 @@ impl TokenSet {
             scopes: t
                 .scopes()
                 .map(|s| s.iter().map(|x| x.as_str().to_string()).collect()),
+            obtained_at: crate::time::now_unix(),
         }
     }
 }

@@ -94,6 +94,8 @@ pub struct OAuthSection {
     pub refresh_token: Option<Secret>,
     #[serde(default)]
     pub refresh_token_issued_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<crate::store::Halt>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -148,6 +150,7 @@ impl AuthFile {
                 obtained_at: o.obtained_at,
                 refresh_token: o.refresh_token.clone(),
                 refresh_token_issued_at: o.refresh_token_issued_at,
+                halted: o.halted.clone(),
             }),
             user: c.user.clone(),
             site: c.site.clone(),
@@ -173,6 +176,7 @@ impl AuthFile {
                 obtained_at: o.obtained_at,
                 refresh_token: o.refresh_token,
                 refresh_token_issued_at: o.refresh_token_issued_at,
+                halted: o.halted,
             }),
             user: self.user,
             site: self.site,

@@ -323,6 +323,7 @@ mod tests {
                 obtained_at: 10,
                 refresh_token: Some(Secret::new("rt")),
                 refresh_token_issued_at: 10,
+                halted: None,
             }),
             bitbucket_token: Some(Secret::new("bb")),
             ..Default::default()

@@ -70,6 +70,37 @@ pub struct OAuthCredentials {
     /// When the refresh token was last issued or successfully used: idle for 30 days means
     /// the session expired.
     pub refresh_token_issued_at: i64,
+    /// Set when the refresh token must never be sent again (see [`Halt`]); cleared only by
+    /// a new login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<Halt>,
+}
+
+/// Why the stored refresh token must not be spent again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Halt {
+    /// Unix seconds.
+    pub at: i64,
+    pub reason: HaltReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HaltReason {
+    /// The server answered `invalid_grant`: the grant is dead.
+    Revoked,
+    /// The refresh request reached the server but its answer was lost or unreadable, and the
+    /// server is not known to tolerate reuse: sending the token again could revoke the grant.
+    AnswerLost,
+}
+
+impl HaltReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HaltReason::Revoked => "revoked",
+            HaltReason::AnswerLost => "answer_lost",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -113,6 +144,15 @@ impl OAuthCredentials {
     /// True when the access token is usable for at least `min_valid` more seconds.
     pub fn valid_for(&self, now: i64, min_valid: i64) -> bool {
         self.expires_at <= 0 || self.expires_at - now >= min_valid.max(1)
+    }
+
+    /// The access token's lifetime as issued (0 when the server gave none).
+    pub fn lifetime(&self) -> i64 {
+        if self.expires_at <= 0 {
+            0
+        } else {
+            (self.expires_at - self.obtained_at).max(0)
+        }
     }
 
     /// The refresh token's idle limit has passed.

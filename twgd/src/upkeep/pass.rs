@@ -176,11 +176,11 @@ async fn auth_step(auth: Auth<'_>, now: i64) -> AuthStep {
     if !schedule::refresh_due(due, now) {
         return AuthStep::Skipped("not due".into());
     }
-    // Asking for one second more than is left makes the normal path refresh now; the
-    // engine still takes the lock, re-reads, and adopts a rotation made meanwhile.
+    // Forcing makes the normal path refresh now; the engine still takes the lock, re-reads,
+    // and adopts a rotation made meanwhile instead of rotating again.
     let need = Need {
-        min_valid: (oauth.expires_at - now).max(0) + 1,
-        force: false,
+        min_valid: None,
+        force: true,
     };
     let result = match auth {
         Auth::Daemon(d) => {

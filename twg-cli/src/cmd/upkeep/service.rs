@@ -262,14 +262,19 @@ pub async fn stop_daemon(ctx: &Ctx) -> Result<bool, CliError> {
     let Ok(mut client) = crate::daemon_client::connect(ctx).await? else {
         return Ok(false);
     };
-    if client
+    match client
         .shutdown(pb::ShutdownRequest {
             client: Some(ctx.client_info()),
         })
         .await
-        .is_err()
     {
-        return Ok(false);
+        Ok(r) => {
+            let unsaved = r.into_inner().unsaved;
+            if !unsaved.is_empty() {
+                eprintln!("twg: warning: {unsaved}");
+            }
+        }
+        Err(_) => return Ok(false),
     }
     let socket = ctx.socket()?;
     let deadline = Instant::now() + Duration::from_secs(10);
