@@ -108,6 +108,9 @@ pub fn from_status(status: &tonic::Status) -> CliError {
         "STORE_ERROR" => ("STORE_ERROR", exit::FAILURE),
         "HTTP_SETUP" => ("HTTP_SETUP", exit::FAILURE),
         "MIN_VALID_UNMEETABLE" => ("MIN_VALID_UNMEETABLE", exit::FAILURE),
+        "REFRESH_ANSWER_LOST" if status.code() == tonic::Code::Unavailable => {
+            ("REFRESH_ANSWER_LOST", exit::TEMPORARY)
+        }
         "REFRESH_ANSWER_LOST" => ("REFRESH_ANSWER_LOST", exit::AUTH_EXPIRED),
         "ENDPOINT_NOT_PINNED" => ("ENDPOINT_NOT_PINNED", exit::CONFIG),
         "ISSUER_CHANGED" => ("ISSUER_CHANGED", exit::CONFIG),

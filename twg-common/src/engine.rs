@@ -486,11 +486,20 @@ impl Engine {
                         attempt -= 1;
                         continue;
                     }
+                    if self.config.reuse_leeway {
+                        // Still lost after the retry. The leeway makes a later attempt safe
+                        // for a while, so the session is kept as it is.
+                        let err = EngineError::AnswerLost {
+                            detail: msg,
+                            halted: false,
+                        };
+                        return unsent(current, need, err);
+                    }
                     tracing::error!(error = %msg, "refresh answer lost; the refresh token will not be sent again");
                     self.halt(&current.loaded, HaltReason::AnswerLost, guard);
                     let err = EngineError::AnswerLost {
                         detail: msg,
-                        retried: lost_retried,
+                        halted: true,
                     };
                     return unsent(current, need, err);
                 }

@@ -45,14 +45,18 @@ pub enum EngineError {
         max: i64,
     },
     #[error(
-        "the refresh request reached the authorization server but its answer was lost ({detail}){}. \
-         The server may have rotated your refresh token; twg will not send the old one again, because a server \
-         without a reuse leeway revokes the whole grant when a spent token comes back. Your credentials are \
-         unchanged; run `twg login`. If your server tolerates reuse for a while after rotation, set \
-         `reuse_leeway = true` under [oauth] in config.toml",
-        if *.retried { " (also after one retry)" } else { "" }
+        "the refresh request reached the authorization server but its answer was lost ({detail}). {}",
+        if *.halted {
+            "The server may have rotated your refresh token; twg will not send the old one again, because a \
+             server without a reuse leeway revokes the whole grant when a spent token comes back. The current \
+             access token is used until it expires; then run `twg login`. If your server tolerates reuse for a \
+             while after rotation, set `reuse_leeway = true` under [oauth] in config.toml"
+        } else {
+            "twg asked once more within the server's reuse leeway and lost that answer too. Your credentials \
+             are unchanged; retry in a moment (within 10 minutes), or run `twg login` if that fails"
+        }
     )]
-    AnswerLost { detail: String, retried: bool },
+    AnswerLost { detail: String, halted: bool },
     #[error(
         "refusing to send the refresh token to the {what} {url}: it is not on the origin of the issuer {issuer} \
          recorded at login (or is not https). auth.conf may have been edited; nothing was sent. Run `twg login`"
@@ -114,7 +118,8 @@ impl EngineError {
             EngineError::Store(crate::store::StoreError::Format(_)) | EngineError::Config(_) => {
                 exit::CONFIG
             }
-            EngineError::AnswerLost { .. } => exit::AUTH_EXPIRED,
+            EngineError::AnswerLost { halted: true, .. } => exit::AUTH_EXPIRED,
+            EngineError::AnswerLost { halted: false, .. } => exit::TEMPORARY,
             EngineError::EndpointNotPinned { .. } | EngineError::IssuerChanged { .. } => {
                 exit::CONFIG
             }

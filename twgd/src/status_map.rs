@@ -11,14 +11,24 @@ pub fn to_status(e: &EngineError) -> Status {
     let code = match e {
         EngineError::NotLoggedIn { .. }
         | EngineError::AuthExpired { .. }
-        | EngineError::AnswerLost { .. } => Code::Unauthenticated,
-        EngineError::Busy(_) | EngineError::Transient(_) => Code::Unavailable,
+        | EngineError::AnswerLost { halted: true, .. } => Code::Unauthenticated,
+        EngineError::Busy(_)
+        | EngineError::Transient(_)
+        | EngineError::AnswerLost { halted: false, .. } => Code::Unavailable,
         EngineError::MinValidUnmeetable { .. } => Code::OutOfRange,
         EngineError::Sandbox { .. }
         | EngineError::EndpointNotPinned { .. }
         | EngineError::IssuerChanged { .. }
         | EngineError::Config(_)
         | EngineError::Store(twg_common::store::StoreError::Format(_)) => Code::FailedPrecondition,
+        EngineError::Replayed { exit, .. } => match *exit {
+            twg_common::exit::TEMPORARY => Code::Unavailable,
+            twg_common::exit::AUTH_EXPIRED => Code::Unauthenticated,
+            twg_common::exit::SANDBOX_CANNOT_PERSIST | twg_common::exit::CONFIG => {
+                Code::FailedPrecondition
+            }
+            _ => Code::Internal,
+        },
         _ => Code::Internal,
     };
     let mut status = Status::new(code, e.to_string());

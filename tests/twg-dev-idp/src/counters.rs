@@ -17,4 +17,7 @@ pub struct Counters {
     pub resources_requests: u64,
     /// GET /userinfo and GET /me.
     pub userinfo_requests: u64,
+    /// Refresh requests that presented a refresh token already rotated or revoked: what a
+    /// client must never send (a strict server revokes the whole grant on the first one).
+    pub spent_refresh_requests: u64,
 }

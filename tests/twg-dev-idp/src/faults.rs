@@ -37,6 +37,10 @@ pub enum Mode {
     Hang,
     Delay,
     DropAfterRotate,
+    /// Acts on the request (a refresh rotates), then answers 200 with truncated JSON.
+    TruncatedAfterRotate,
+    /// Acts on the request, then answers 200 with an HTML page (a proxy's error page).
+    HtmlAfterRotate,
 }
 
 /// The body of `POST /admin/faults`.
@@ -147,6 +151,16 @@ pub async fn serve_with(
             let response = serve();
             conn.drop_connection();
             response
+        }
+        Mode::TruncatedAfterRotate => {
+            drop(serve());
+            truncated_response(endpoint)
+        }
+        Mode::HtmlAfterRotate => {
+            let _ = serve();
+            let mut r = html_response();
+            *r.status_mut() = StatusCode::OK;
+            r
         }
     }
 }

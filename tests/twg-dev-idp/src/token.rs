@@ -33,10 +33,22 @@ pub async fn token(
         .ok()
         .and_then(|p| p.get("grant_type"))
         .map(str::to_owned);
+    let presented = params
+        .as_ref()
+        .ok()
+        .and_then(|p| p.get("refresh_token"))
+        .map(str::to_owned);
     let fault = app.with(|s| {
         s.counters.token_requests += 1;
         match grant_type.as_deref() {
-            Some(REFRESH_TOKEN_GRANT) => s.counters.refresh_requests += 1,
+            Some(REFRESH_TOKEN_GRANT) => {
+                s.counters.refresh_requests += 1;
+                if let Some(token) = &presented
+                    && s.idp.refresh_state(token, Instant::now()).spent()
+                {
+                    s.counters.spent_refresh_requests += 1;
+                }
+            }
             Some(DEVICE_CODE_GRANT) => s.counters.device_token_polls += 1,
             _ => {}
         }

@@ -38,6 +38,11 @@ pub enum RefreshTokenState {
 }
 
 impl RefreshTokenState {
+    /// The token was already rotated: presenting it again is a reuse (within the leeway or not).
+    pub fn spent(self) -> bool {
+        matches!(self, Self::RotatedWithinLeeway | Self::RotatedExpired)
+    }
+
     /// Whether a refresh with this token would succeed right now.
     pub fn usable(self) -> bool {
         matches!(self, Self::Current | Self::RotatedWithinLeeway)
