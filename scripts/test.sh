@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 export RUST_BACKTRACE=0
+# The suite signs its test releases with tests/data/release-test.key, so the binaries under
+# test trust that key instead of the project's (a build-time setting, never read at run time).
+TWG_RELEASE_PUBKEY="$(cat tests/data/release-test.pub)"
+export TWG_RELEASE_PUBKEY
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --release --workspace --all-targets --locked

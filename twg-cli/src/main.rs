@@ -7,6 +7,7 @@ mod daemon_client;
 mod envmode;
 mod fast_args;
 mod prompt;
+mod release_signature;
 mod report;
 mod service;
 

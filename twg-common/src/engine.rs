@@ -324,32 +324,35 @@ impl Engine {
         // Under the lock: another process may have rotated (or halted) already.
         let current = self.load_oauth()?;
         let cur = current.loaded.credentials.oauth.as_ref().expect("checked");
-        if cur.refresh_token != oauth.refresh_token || cur.halted != oauth.halted {
-            if let Verdict::Serve(note) = assess(
+        if (cur.refresh_token != oauth.refresh_token || cur.halted != oauth.halted)
+            && let Verdict::Serve(note) = assess(
                 cur,
                 now_unix(),
                 Need {
                     force: false,
                     ..need
                 },
-            )? {
-                return Ok(Refreshed {
-                    warning: note.or_else(|| pending_note(&current)),
-                    loaded: current.loaded,
-                    outcome: Outcome::Adopted,
-                });
-            }
+            )?
+        {
+            return Ok(Refreshed {
+                warning: note.or_else(|| pending_note(&current)),
+                loaded: current.loaded,
+                outcome: Outcome::Adopted,
+            });
         }
         check_refreshable(cur, now_unix())?;
         self.check_endpoints(cur)?;
         // The preflight is the save: rewrite the newest credentials onto auth.conf exactly as
         // the save after the refresh will. This also completes a pending save.
-        let current = match self.persist(current, &guard) {
+        let current = match self.persist(&current, &guard) {
             Ok(saved) => saved,
-            Err((current, e)) => {
-                let err = EngineError::Sandbox {
-                    config_dir: self.store.root().to_path_buf(),
-                    detail: e.to_string(),
+            Err(e) => {
+                let err = match e {
+                    e @ crate::store::StoreError::Keyring(_) => EngineError::Store(e),
+                    e => EngineError::Sandbox {
+                        config_dir: self.store.root().to_path_buf(),
+                        detail: e.to_string(),
+                    },
                 };
                 return unsent(current, need, err);
             }
@@ -362,16 +365,23 @@ impl Engine {
     /// copy is obsolete and removed. On failure nothing changes and `current` is handed back.
     fn persist(
         &self,
-        current: Newest,
+        current: &Newest,
         guard: &lock::LockGuard,
-    ) -> Result<Newest, (Newest, crate::store::StoreError)> {
-        match self.store.save(&current.loaded.credentials, guard) {
+    ) -> Result<Newest, crate::store::StoreError> {
+        // The keyring answers first, so a missing Secret Service leaves auth.conf untouched.
+        self.store.preflight()?;
+        let saved = match current.pending {
+            // Completing a pending save is a real save: a new generation.
+            Some(_) => self.store.save(&current.loaded.credentials, guard),
+            None => self.store.rewrite(&current.loaded, guard),
+        };
+        match saved {
             Ok(generation) => {
                 if current.pending.is_some() {
                     tracing::info!("saved credentials that were waiting in a recovery record");
                 }
                 self.clear_pending();
-                let mut loaded = current.loaded;
+                let mut loaded = current.loaded.clone();
                 loaded.generation = generation;
                 loaded.stamp = self.store.stamp();
                 loaded.backend = self.store.backend();
@@ -381,7 +391,7 @@ impl Engine {
                     record: None,
                 })
             }
-            Err(e) => Err((current, e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -409,9 +419,9 @@ impl Engine {
                 detail: e.to_string(),
             })?;
         let current = self.newest().ok().flatten().unwrap_or(current);
-        match self.persist(current, &guard) {
+        match self.persist(&current, &guard) {
             Ok(_) => Ok(()),
-            Err((current, e)) => {
+            Err(e) => {
                 let record = match &current.record {
                     Some(p) => Some(p.clone()),
                     None => recovery::write(self.store.root(), &pending).ok(),
@@ -682,7 +692,10 @@ pub fn pin_endpoints(oauth: &OAuthCredentials, configured_issuer: &str) -> Resul
         ("token endpoint", Some(&oauth.token_endpoint)),
         ("revocation endpoint", oauth.revocation_endpoint.as_ref()),
     ] {
-        let Some(url) = url else { continue };
+        // An empty endpoint (API tokens) can receive nothing.
+        let Some(url) = url.filter(|u| !u.is_empty()) else {
+            continue;
+        };
         if !crate::config::same_origin(url, &oauth.issuer)
             || crate::config::validate_url(what, url, "auth.conf").is_err()
         {

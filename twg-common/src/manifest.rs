@@ -28,7 +28,8 @@
 //!         "x86_64-unknown-linux-gnu": {
 //!           "url": "https://twg.atlassian.com/releases/1.2.3/twg-x86_64-unknown-linux-gnu.tar.gz",
 //!           "sha256": "<64 lowercase hex digits>",
-//!           "size": 4812345
+//!           "size": 4812345,
+//!           "minisig": "untrusted comment: …\nRU…\ntrusted comment: twg 1.2.3 x86_64-unknown-linux-gnu\n…\n"
 //!         }
 //!       }
 //!     },
@@ -161,6 +162,11 @@ pub struct Asset {
     /// Lowercase hex SHA-256 of the file at `url`.
     pub sha256: String,
     pub size: u64,
+    /// The minisign signature of the file (the whole `.minisig` text), made with twg's
+    /// release key and the trusted comment `twg <version> <target>`. `twg update` refuses an
+    /// asset without a valid one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minisig: Option<String>,
 }
 
 impl Manifest {

@@ -77,8 +77,14 @@ impl Server {
             .insert(path.to_string(), Route { body, length });
     }
 
-    /// Publishes a manifest whose stable channel is `version` with `asset` for this target.
-    fn publish(&self, version: &str, sha256: &str, size: usize) {
+    /// Publishes a manifest whose stable channel is `version` with `asset` for this target,
+    /// signed with the test release key (which the suite's build trusts).
+    fn publish(&self, version: &str, sha256: &str, archive: &[u8]) {
+        let sig = sign(archive, version, twg_common::manifest::current_target());
+        self.publish_with(version, sha256, archive.len(), Some(&sig));
+    }
+
+    fn publish_with(&self, version: &str, sha256: &str, size: usize, minisig: Option<&str>) {
         let manifest = serde_json::json!({
             "schema": 1,
             "channels": {
@@ -89,6 +95,7 @@ impl Server {
                             "url": format!("{}/twg.tar.gz", self.url),
                             "sha256": sha256,
                             "size": size,
+                            "minisig": minisig,
                         }
                     }
                 }
@@ -96,6 +103,33 @@ impl Server {
         });
         self.route("/manifest.json", manifest.to_string().into_bytes(), None);
     }
+}
+
+/// The suite's build trusts `tests/data/release-test.pub` (`TWG_RELEASE_PUBKEY`, set by
+/// `scripts/test.sh` at build time); this signs like the release process does.
+fn sign(archive: &[u8], version: &str, target: &str) -> String {
+    assert!(
+        option_env!("TWG_RELEASE_PUBKEY").is_some(),
+        "build with TWG_RELEASE_PUBKEY=$(cat tests/data/release-test.pub), as scripts/test.sh does"
+    );
+    sign_with(
+        include_str!("../../data/release-test.key"),
+        archive,
+        &format!("twg {version} {target}"),
+    )
+}
+
+fn sign_with(secret_key_box: &str, archive: &[u8], comment: &str) -> String {
+    let sk = minisign::SecretKey::from_bytes(&hex::decode(secret_key_box.trim()).unwrap()).unwrap();
+    minisign::sign(
+        None,
+        &sk,
+        std::io::Cursor::new(archive),
+        Some(comment),
+        None,
+    )
+    .unwrap()
+    .to_string()
 }
 
 /// A release archive holding the built `twg` and `twgd` (debug info stripped: a debug
@@ -218,7 +252,7 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     // The update restarts twgd detached from the test; stop it even if an assert fails.
     let _stop = StopDaemon(&s.env);
     let old_pid = daemon.pid();
-    s.server.publish("9.9.9", &s.sha, s.archive.len());
+    s.server.publish("9.9.9", &s.sha, &s.archive);
     let (ok, out, err) = update(&s.env);
     assert!(ok, "{out}\n{err}");
     let v1 = s.install.join("versions/9.9.9");
@@ -259,7 +293,7 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     );
 
     // A second release: the previous one is kept for rollback.
-    s.server.publish("9.9.10", &s.sha, s.archive.len());
+    s.server.publish("9.9.10", &s.sha, &s.archive);
     let (ok, out, err) = update(&s.env);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("Previous version 9.9.9 kept"), "{out}");
@@ -298,7 +332,7 @@ impl Drop for StopDaemon<'_> {
 #[test]
 fn a_checksum_mismatch_or_truncated_download_changes_nothing() {
     let s = setup();
-    s.server.publish("9.9.9", &s.sha, s.archive.len());
+    s.server.publish("9.9.9", &s.sha, &s.archive);
     let (ok, out, err) = update(&s.env);
     assert!(ok, "{out}\n{err}");
     let before = (snapshot(&s.install), snapshot(&s.bin_dir));
@@ -309,7 +343,7 @@ fn a_checksum_mismatch_or_truncated_download_changes_nothing() {
     corrupt[mid] ^= 0xff;
     s.server
         .route("/twg.tar.gz", corrupt, Some(s.archive.len()));
-    s.server.publish("9.9.10", &s.sha, s.archive.len());
+    s.server.publish("9.9.10", &s.sha, &s.archive);
     let (ok, out, err) = update(&s.env);
     assert!(!ok, "a corrupt download must fail:\n{out}");
     assert!(
@@ -341,11 +375,85 @@ fn a_checksum_mismatch_or_truncated_download_changes_nothing() {
 #[test]
 fn already_up_to_date_installs_nothing() {
     let s = setup();
-    s.server
-        .publish(&running_version(), &s.sha, s.archive.len());
+    s.server.publish(&running_version(), &s.sha, &s.archive);
     let (ok, out, err) = update(&s.env);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("up to date"), "{out}");
     assert!(!s.install.exists(), "nothing installed");
     assert!(!s.bin_dir.exists(), "no launchers");
+}
+
+/// An attacker who can edit `[update] manifest_url` (or the environment) controls the
+/// manifest, hence the SHA-256: only the release key's signature is trusted, and nothing
+/// from a refused archive is installed or run.
+#[test]
+fn an_unsigned_or_wrongly_signed_release_is_never_run_or_installed() {
+    let s = setup();
+    // The archive runs a marker when executed: it must never be.
+    let marker = s.env.dir.path().join("ran");
+    let evil_dir = s.env.dir.path().join("evil");
+    std::fs::create_dir_all(&evil_dir).unwrap();
+    for name in ["twg", "twgd"] {
+        let script = format!("#!/bin/sh\ntouch {}\n", marker.display());
+        let p = evil_dir.join(name);
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let evil = evil_dir.join("evil.tar.gz");
+    let ok = Command::new("tar")
+        .arg("czf")
+        .arg(&evil)
+        .arg("-C")
+        .arg(&evil_dir)
+        .args(["twg", "twgd"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let evil = std::fs::read(&evil).unwrap();
+    let evil_sha = sha256(&evil, s.env.dir.path());
+    s.server
+        .route("/twg.tar.gz", evil.clone(), Some(evil.len()));
+    let target = twg_common::manifest::current_target();
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("unsigned", None),
+        (
+            "signed by another key",
+            Some(sign_with_other(&evil, target)),
+        ),
+        (
+            "a good signature of another release",
+            Some(sign(&evil, "0.0.1", target)),
+        ),
+    ];
+    for (what, sig) in cases {
+        s.server
+            .publish_with("9.9.9", &evil_sha, evil.len(), sig.as_deref());
+        let (ok, out, err) = update(&s.env);
+        assert!(!ok, "{what}: must be refused:\n{out}");
+        assert!(
+            err.contains("refusing the download") && err.contains("nothing was installed or run"),
+            "{what}: {err}"
+        );
+        assert!(!marker.exists(), "{what}: the downloaded program was run");
+        let versions = s.install.join("versions");
+        let installed: Vec<_> = std::fs::read_dir(&versions)
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(installed.is_empty(), "{what}: installed {installed:?}");
+        assert!(snapshot(&s.bin_dir).is_empty(), "{what}: launchers written");
+    }
+}
+
+/// A signature by a key twg does not trust (generated here, never committed anywhere).
+fn sign_with_other(archive: &[u8], target: &str) -> String {
+    let kp = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    minisign::sign(
+        None,
+        &kp.sk,
+        std::io::Cursor::new(archive),
+        Some(&format!("twg 9.9.9 {target}")),
+        None,
+    )
+    .unwrap()
+    .to_string()
 }

@@ -152,6 +152,27 @@ async fn install(
     remove_stale_temps(&versions);
 
     let archive = download(ctx, http, asset, &versions, version).await?;
+    // Nothing from the archive is unpacked, run or installed before its signature checks out.
+    let bytes = std::fs::read(archive.path()).map_err(|e| {
+        fail(
+            "UPDATE_DOWNLOAD",
+            format!("cannot read {}: {e}", archive.path().display()),
+        )
+    })?;
+    let target = twg_common::manifest::current_target();
+    crate::release_signature::verify(&bytes, asset.minisig.as_deref(), version, target).map_err(
+        |e| {
+            fail(
+                "UPDATE_SIGNATURE",
+                format!(
+                    "refusing the download for twg {version} ({target}): {e}. It was not made by twg's release \
+                     process or was altered (check `[update] manifest_url` in config.toml and \
+                     TWG_UPDATE_MANIFEST_URL); nothing was installed or run"
+                ),
+            )
+        },
+    )?;
+    drop(bytes);
     let staging = tempfile::Builder::new()
         .prefix(".staging-")
         .tempdir_in(&versions)

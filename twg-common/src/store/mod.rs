@@ -249,9 +249,32 @@ impl Store {
     /// afterwards (switching `backend` in config.toml is an explicit choice, so the secrets
     /// move rather than linger in two places).
     pub fn save(&self, credentials: &Credentials, guard: &LockGuard) -> Result<u64, StoreError> {
+        self.save_as(credentials, None, guard)
+    }
+
+    /// Rewrites `loaded` exactly where and as it is (same generation), through the same
+    /// code path as [`Store::save`]: the refresh preflight, which proves that the save after
+    /// a rotation will succeed. When the configured backend differs from the file's, this is
+    /// a real save (the secrets move), with a new generation.
+    pub fn rewrite(&self, loaded: &Loaded, guard: &LockGuard) -> Result<u64, StoreError> {
+        let same = file::read(self)
+            .ok()
+            .flatten()
+            .is_some_and(|f| f.backend == self.backend && f.generation == loaded.generation);
+        let generation = same.then_some(loaded.generation);
+        self.save_as(&loaded.credentials, generation, guard)
+    }
+
+    fn save_as(
+        &self,
+        credentials: &Credentials,
+        keep_generation: Option<u64>,
+        guard: &LockGuard,
+    ) -> Result<u64, StoreError> {
         debug_assert_eq!(guard.path(), self.lock_path());
         crate::paths::ensure_private_dir(self.root())?;
-        let (generation, previous) = file::next(self);
+        let (next, previous) = file::next(self);
+        let generation = keep_generation.unwrap_or(next);
         match self.backend {
             BackendKind::File => {
                 file::save(self, credentials, generation)?;
