@@ -181,6 +181,45 @@ pub async fn save(store: &Store, credentials: &Credentials) -> Result<(), Engine
 mod tests {
     use super::*;
 
+    #[test]
+    fn lifetimes_count_from_when_the_tokens_arrived_not_from_the_save() {
+        let config = Config::resolve(
+            std::path::Path::new("/r"),
+            crate::config::ConfigFile::default(),
+            &|_| None,
+        )
+        .unwrap();
+        let flow = LoginFlow {
+            endpoints: Endpoints {
+                issuer: "https://i.example".into(),
+                device_authorization: "https://i.example/d".into(),
+                token: "https://i.example/t".into(),
+                revocation: None,
+                resources: None,
+                userinfo: None,
+            },
+            client_id: "c".into(),
+            scopes: vec![],
+            http: HttpClient::new(&config).unwrap(),
+        };
+        // The answer arrived 10 minutes ago (a login parked at the site prompt).
+        let arrived = crate::time::now_unix() - 600;
+        let tokens = TokenSet {
+            access_token: crate::secret::Secret::new("a"),
+            token_type: "Bearer".into(),
+            expires_in: Some(3600),
+            refresh_token: Some(crate::secret::Secret::new("r")),
+            scopes: None,
+            obtained_at: arrived,
+        };
+        let o = flow
+            .credentials(&tokens, None, None, None, false)
+            .oauth
+            .unwrap();
+        assert_eq!(o.obtained_at, arrived);
+        assert_eq!(o.expires_at, arrived + 3600);
+    }
+
     fn site(id: &str, name: &str) -> SiteInfo {
         SiteInfo {
             id: id.into(),
