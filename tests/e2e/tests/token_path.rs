@@ -159,41 +159,106 @@ fn another_uid_cannot_use_the_socket() {
     assert_eq!(text(&out).0.trim(), token);
 }
 
-#[test]
-fn kill_9_during_refreshes_never_loses_the_refresh_token() {
-    let idp = Idp::start(&["--reuse-leeway", "600"]);
+/// Where a SIGKILL landed in one round, read from the server's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Landed {
+    /// No refresh request reached the server (or it never acted on it).
+    BeforeRotation,
+    /// The server rotated, and the rotated token is what `auth.conf` holds.
+    AfterSave,
+    /// The server rotated, and the process died before saving: the one window no client
+    /// can close (with a strict server the grant is then lost; twg must not make it worse).
+    BetweenRotationAndSave,
+}
+
+/// Kills `twg auth refresh --force` (and twgd, when `daemon`) at pseudo-random moments,
+/// against a strict server (no reuse leeway), and classifies every round. The stored
+/// refresh token must be the server's current one unless the kill fell between the
+/// rotation and the save, and rounds must land on both sides of the request.
+fn kill_9_rounds(daemon: bool) {
+    let idp = Idp::start(&["--reuse-leeway", "0"]);
     let env = logged_in(&idp);
-    let mut rng = 0x2545F4914F6CDD1Du64;
-    for round in 0..25 {
-        // Slow the token endpoint a little so kills land before, during and after rotation.
+    let mut rng = if daemon {
+        0x2545F4914F6CDD1Du64
+    } else {
+        0x9E3779B97F4A7C15
+    };
+    let mut seen = std::collections::BTreeMap::<Landed, u32>::new();
+    for round in 0..30 {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let delay = rng % 40;
-        let kill_after = (rng >> 8) % 60;
-        idp.fault(serde_json::json!({"mode": "delay", "delay_ms": delay, "count": 0}));
-        let mut daemon = env.start_daemon();
+        // The server answers after 30 ms; kills land from 0 to 90 ms after the client starts.
+        let kill_after = (rng >> 8) % 90;
+        idp.fault(serde_json::json!({"mode": "delay", "delay_ms": 30, "count": 0}));
+        let old = env.refresh_token();
+        let before = idp.refresh_requests();
+        let mut d = daemon.then(|| env.start_daemon());
         let client = env
             .twg_cmd(&["auth", "refresh", "--force"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(kill_after));
-        daemon.kill();
         let mut client = twg_e2e::Proc { child: client };
+        std::thread::sleep(Duration::from_millis(kill_after));
+        if let Some(d) = d.as_mut() {
+            d.kill();
+        }
         client.kill();
-        let creds = env.credentials();
-        let rt = creds.oauth.unwrap().refresh_token.unwrap();
-        let state = idp.refresh_token_state(rt.expose());
-        assert_eq!(
-            state["usable"], true,
-            "round {round}: stored refresh token unusable: {state}"
-        );
+        // Let the server finish a request it is still delaying, so the verdict is final.
+        std::thread::sleep(Duration::from_millis(60));
+        let stored = env.refresh_token();
+        let stored_state = idp.refresh_token_state(&stored)["state"].clone();
+        let old_state = idp.refresh_token_state(&old)["state"].clone();
+        let landed = if stored == old && old_state == "current" {
+            Landed::BeforeRotation
+        } else if stored != old && stored_state == "current" {
+            Landed::AfterSave
+        } else if stored == old && old_state == "rotated_expired" {
+            Landed::BetweenRotationAndSave
+        } else {
+            panic!(
+                "round {round} (kill after {kill_after} ms): stored token {stored_state}, previous {old_state}, \
+                 {} requests",
+                idp.refresh_requests() - before
+            );
+        };
+        if landed == Landed::BeforeRotation {
+            assert!(
+                idp.refresh_requests() - before <= 1,
+                "round {round}: at most the one request"
+            );
+        }
+        *seen.entry(landed).or_default() += 1;
+        if landed == Landed::BetweenRotationAndSave {
+            // The grant is gone at a strict server; start over with a new login.
+            idp.fault(serde_json::json!({"mode": "none"}));
+            env.login(&idp, &[]);
+        }
     }
     idp.fault(serde_json::json!({"mode": "none"}));
-    // And a normal refresh still works afterwards.
+    eprintln!("where the kills landed: {seen:?}");
+    assert!(
+        seen.contains_key(&Landed::BeforeRotation) && seen.contains_key(&Landed::AfterSave),
+        "kills must land on both sides of the request: {seen:?}"
+    );
+    assert_eq!(
+        idp.counters()["spent_refresh_requests"],
+        0,
+        "no spent refresh token was ever sent: {seen:?}"
+    );
     refresh_succeeds_and_stores_a_current_token(&env, &idp);
+}
+
+#[test]
+fn kill_9_of_twgd_during_refreshes_never_loses_a_saved_refresh_token() {
+    kill_9_rounds(true);
+}
+
+#[test]
+fn kill_9_of_the_fallback_client_during_its_save_never_loses_a_saved_refresh_token() {
+    kill_9_rounds(false);
 }
 
 #[test]
