@@ -12,4 +12,7 @@ export TWG_RELEASE_PUBKEY
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --release --workspace --all-targets --locked
+# No test binary may hang the run: each runs under a 10-minute limit (the slowest takes about
+# a minute), so a stuck test fails in minutes with its name, not at the CI limit.
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="timeout --kill-after=10s 600s"
 cargo test --release --workspace --locked

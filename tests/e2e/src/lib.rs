@@ -389,25 +389,46 @@ impl Env {
 }
 
 /// Reads `twg login`'s stderr until the user code appears; keeps draining it afterwards.
+/// The reading happens on a thread, so a `twg` that prints nothing fails the test at the
+/// deadline instead of blocking it forever.
 pub fn read_user_code(child: &mut Child) -> String {
     let stderr = child.stderr.take().expect("stderr piped");
-    let mut reader = BufReader::new(stderr);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    if tx.send(line).is_err() {
+                        // Nobody listens any more: keep draining so twg never blocks.
+                        let mut sink = Vec::new();
+                        let _ = reader.read_to_end(&mut sink);
+                        return;
+                    }
+                }
+            }
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = String::new();
     loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line).expect("read stderr");
-        assert!(n > 0, "twg login ended before printing a code:\n{seen}");
-        seen.push_str(&line);
-        if let Some(code) = line.split("one-time code:").nth(1) {
-            let code = code.trim().to_string();
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = reader.read_to_end(&mut sink);
-            });
-            return code;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                if let Some(code) = line.split("one-time code:").nth(1) {
+                    return code.trim().to_string();
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("no user code within 20 s; twg login printed:\n{seen}")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("twg login ended before printing a code:\n{seen}")
+            }
         }
-        assert!(Instant::now() < deadline, "no user code in:\n{seen}");
     }
 }
 
