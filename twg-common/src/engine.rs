@@ -361,8 +361,9 @@ impl Engine {
         finish(result, need)
     }
 
-    /// Saves `current` (the newest credentials) onto the store. On success any pending
-    /// copy is obsolete and removed. On failure nothing changes and `current` is handed back.
+    /// Saves `current` (the newest credentials) onto the store: an idempotent rewrite, or
+    /// the completion of a pending save. On success any pending copy is obsolete and
+    /// removed; on failure nothing changed.
     fn persist(
         &self,
         current: &Newest,
@@ -370,29 +371,24 @@ impl Engine {
     ) -> Result<Newest, crate::store::StoreError> {
         // The keyring answers first, so a missing Secret Service leaves auth.conf untouched.
         self.store.preflight()?;
-        let saved = match current.pending {
+        let generation = match current.pending {
             // Completing a pending save is a real save: a new generation.
-            Some(_) => self.store.save(&current.loaded.credentials, guard),
-            None => self.store.rewrite(&current.loaded, guard),
+            Some(_) => self.store.save(&current.loaded.credentials, guard)?,
+            None => self.store.rewrite(&current.loaded, guard)?,
         };
-        match saved {
-            Ok(generation) => {
-                if current.pending.is_some() {
-                    tracing::info!("saved credentials that were waiting in a recovery record");
-                }
-                self.clear_pending();
-                let mut loaded = current.loaded.clone();
-                loaded.generation = generation;
-                loaded.stamp = self.store.stamp();
-                loaded.backend = self.store.backend();
-                Ok(Newest {
-                    loaded,
-                    pending: None,
-                    record: None,
-                })
-            }
-            Err(e) => Err(e),
+        if current.pending.is_some() {
+            tracing::info!("saved credentials that were waiting in a recovery record");
         }
+        self.clear_pending();
+        let mut loaded = current.loaded.clone();
+        loaded.generation = generation;
+        loaded.stamp = self.store.stamp();
+        loaded.backend = self.store.backend();
+        Ok(Newest {
+            loaded,
+            pending: None,
+            record: None,
+        })
     }
 
     fn clear_pending(&self) {
