@@ -110,6 +110,8 @@ pub struct Engine {
     held: Mutex<Option<Pending>>,
     /// A halt that could not be saved, keyed by the refresh token's fingerprint.
     halted: Mutex<Option<(String, Halt)>>,
+    /// Where recovery records for this store may be (computed once: checked per request).
+    record_paths: Vec<PathBuf>,
     /// Attempts per refresh when the failure provably left the token unspent.
     pub attempts: u32,
 }
@@ -203,6 +205,7 @@ const ANSWER_LOST_NOTE: &str = "the answer to the last refresh was lost after th
 impl Engine {
     pub fn new(store: Store, config: crate::config::Config) -> Self {
         Self {
+            record_paths: recovery::candidates(store.root()),
             store,
             config,
             http: OnceLock::new(),
@@ -231,10 +234,7 @@ impl Engine {
     /// A cheap fingerprint of everything [`Engine::newest`] reads: when it is unchanged, so
     /// is the answer.
     pub fn change_key(&self) -> ChangeKey {
-        let records = recovery::candidates(self.store.root())
-            .iter()
-            .map(|p| FileStamp::of(p))
-            .collect();
+        let records = self.record_paths.iter().map(|p| FileStamp::of(p)).collect();
         let held = self
             .held
             .lock()
