@@ -59,6 +59,8 @@ pub struct Daemon {
     info: Mutex<RefreshInfo>,
     /// Wakes the scheduler early (e.g. to retry an unsaved refresh soon).
     pub wake: tokio::sync::Notify,
+    /// Approved logins waiting for the client's site choice.
+    pub parked_logins: crate::session::ParkedLogins,
     pub started: Instant,
     pub socket: std::path::PathBuf,
 }
@@ -73,6 +75,7 @@ impl Daemon {
             last_flight_error: Mutex::new(None),
             info: Mutex::new(RefreshInfo::default()),
             wake: tokio::sync::Notify::new(),
+            parked_logins: Default::default(),
             started: Instant::now(),
             socket,
         }

@@ -12,7 +12,7 @@ use crate::service::{LoginStream, Service};
 use crate::status_map::{ERROR_CODE_KEY, to_status};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
@@ -44,18 +44,17 @@ struct Pending {
     created: Instant,
 }
 
-type PendingMap = Mutex<HashMap<String, Pending>>;
-
-fn pending() -> &'static PendingMap {
-    static PENDING: OnceLock<PendingMap> = OnceLock::new();
-    PENDING.get_or_init(Default::default)
-}
+/// Logins approved at the server and waiting for the client's site choice, by `login_id`.
+/// Part of the daemon's state (not a process global), so daemons run in one process (tests)
+/// never see each other's.
+#[derive(Debug, Default)]
+pub struct ParkedLogins(Mutex<HashMap<String, Pending>>);
 
 /// Drops parked logins nobody came back for, revoking their tokens: nothing else will ever
 /// use them, and a live refresh token should not linger at the server.
-fn purge_expired() {
+fn purge_expired(parked: &ParkedLogins) {
     let expired: Vec<Pending> = {
-        let mut map = pending().lock().expect("pending lock");
+        let mut map = parked.0.lock().expect("pending lock");
         let ids: Vec<String> = map
             .iter()
             .filter(|(_, p)| p.created.elapsed() > PENDING_TTL)
@@ -142,14 +141,14 @@ pub async fn login(
     svc: &Service,
     request: Request<pb::LoginRequest>,
 ) -> Result<Response<LoginStream>, Status> {
-    purge_expired();
+    purge_expired(&svc.daemon.parked_logins);
     let req = request.into_inner();
     let daemon = svc.daemon.clone();
     let root = daemon.engine().store().root().to_path_buf();
     let (tx, rx) = mpsc::channel(16);
     if !req.login_id.is_empty() {
         let parked = {
-            let mut map = pending().lock().expect("pending lock");
+            let mut map = daemon.parked_logins.0.lock().expect("pending lock");
             match map.get(&req.login_id) {
                 Some(p) if p.root == root => map.remove(&req.login_id),
                 _ => None,
@@ -247,23 +246,25 @@ async fn choose_and_finish(daemon: Arc<Daemon>, parked: Pending, wanted: String,
     let site = match choose_site(parked.sites.clone(), wanted) {
         SiteChoice::Chosen(s) => Some(s),
         SiteChoice::NoSites => None,
-        SiteChoice::Ask(sites) => return park(parked, sites, String::new(), tx).await,
+        SiteChoice::Ask(sites) => return park(&daemon, parked, sites, String::new(), tx).await,
         SiteChoice::NotFound { wanted, available } => {
-            return park(parked, available, wanted, tx).await;
+            return park(&daemon, parked, available, wanted, tx).await;
         }
     };
     let result = finish(&daemon, parked, site).await;
     let _ = tx.send(result).await;
 }
 
-async fn park(parked: Pending, sites: Vec<SiteInfo>, unmatched: String, tx: Tx) {
+async fn park(daemon: &Daemon, parked: Pending, sites: Vec<SiteInfo>, unmatched: String, tx: Tx) {
     let login_id = format!("{:032x}", fastrand::u128(..));
     let choice = pb::SiteChoice {
         sites: sites.iter().map(to_pb_site).collect(),
         login_id: login_id.clone(),
         unmatched,
     };
-    pending()
+    daemon
+        .parked_logins
+        .0
         .lock()
         .expect("pending lock")
         .insert(login_id, parked);
