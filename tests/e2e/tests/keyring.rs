@@ -126,6 +126,13 @@ fn lookup(env: &Env) -> Option<serde_json::Value> {
         .args(["lookup", "service", "twg", "username", &entry_user(env)])
         .output()
         .expect("run secret-tool");
+    // "Not found" is exit 1 with nothing on either stream; anything on stderr means the
+    // lookup itself failed (no D-Bus, a locked collection), which must not read as "gone".
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.trim().is_empty(),
+        "secret-tool lookup failed: {stderr}"
+    );
     if !out.status.success() || out.stdout.is_empty() {
         return None;
     }

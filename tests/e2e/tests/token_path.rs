@@ -116,12 +116,12 @@ fn auth_refresh_is_a_no_op_when_fresh_and_rotates_with_force() {
     assert_ne!(env.refresh_token(), before, "--force rotates");
 }
 
-/// Runs `twg auth token` as uid/gid 65534 (nobody).
-fn as_nobody(env: &Env) -> Output {
+/// Runs `program args` as uid/gid 65534 (nobody).
+fn as_nobody(env: &Env, program: &std::path::Path, args: &[&str]) -> Output {
     let mut c = env.command("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(twg_e2e::bin("twg"))
-        .args(["auth", "token"]);
+        .arg(program)
+        .args(args);
     c.output().expect("setpriv")
 }
 
@@ -132,28 +132,45 @@ fn another_uid_cannot_use_the_socket() {
     let env = logged_in(&idp);
     let _daemon = env.start_daemon();
     let token = env.access_token();
+    let twg = twg_e2e::bin("twg");
+    // Sanity: nobody can run twg at all (otherwise every refusal below proves nothing).
+    let out = as_nobody(&env, &twg, &["--version"]);
+    assert!(
+        out.status.success(),
+        "twg must run as nobody: {:?}",
+        text(&out)
+    );
 
     // As deployed: the 0700 socket directory keeps other users out entirely.
-    let out = as_nobody(&env);
+    let out = as_nobody(&env, &twg, &["auth", "token"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success());
+    assert!(
+        stderr.contains("ermission denied") || stderr.contains("refusing"),
+        "refused for the directory: {stderr}"
+    );
     assert!(!stdout.contains(&token) && !stderr.contains(&token));
 
-    // Defence in depth: even with the directory and socket opened up, the daemon's peer-uid
-    // check refuses the request.
+    // Defence in depth: even with the directory and socket opened up, and a client that
+    // skips every client-side check, the daemon's peer-uid check refuses the request.
     let sock_dir = env.socket.parent().unwrap();
     for dir in [env.dir.path(), env.runtime_dir.as_path(), sock_dir] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(&env.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = as_nobody(&env);
+    let raw = twg_e2e::bin("twg-raw-client");
+    let socket = env.socket.display().to_string();
+    let out = as_nobody(&env, &raw, &[&socket]);
     let (stdout, stderr) = text(&out);
-    assert!(!out.status.success(), "{stdout}");
     assert!(
-        stderr.contains("uid 65534"),
-        "expected PERMISSION_DENIED from the uid check: {stderr}"
+        stdout.starts_with("PermissionDenied") && stdout.contains("uid 65534"),
+        "expected PERMISSION_DENIED from the daemon's uid check: {stdout}{stderr}"
     );
-    assert!(!stdout.contains(&token) && !stderr.contains(&token));
+    assert!(!stdout.contains(&token));
+    // The real client refuses this socket on its own (the peer runs as root).
+    let out = as_nobody(&env, &twg, &["auth", "token"]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("refusing"), "{:?}", text(&out));
     // The rightful user is still served.
     let out = env.twg(&["auth", "token"]);
     assert_eq!(text(&out).0.trim(), token);
@@ -290,7 +307,13 @@ fn a_corrupt_auth_conf_is_reported_and_left_untouched() {
     );
     drop(daemon);
     let out = env.twg(&["doctor"]);
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "doctor found a problem: {:?}",
+        text(&out)
+    );
+    assert!(text(&out).0.contains("auth.conf"), "{:?}", text(&out));
 }
 
 #[test]

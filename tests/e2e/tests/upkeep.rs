@@ -241,7 +241,9 @@ fn state_survives_restarts_and_status_works_with_the_daemon_down() {
     assert_eq!(status["latest_version"], NEWER);
     assert_eq!(status["last_update_check_at"], checked_at);
     assert_eq!(status["state"], saved);
-    assert!(status["service_enabled"].is_boolean() || status["service_error"].is_string());
+    // Nothing installed a service in this environment: it says so, without an error.
+    assert_eq!(status["service_enabled"], false, "{status}");
+    assert!(status["service_error"].is_null(), "{status}");
 
     // The daemon reads the same state; a pass through it does not check again the same day.
     let mut daemon = env.start_daemon();
