@@ -402,6 +402,7 @@ fn logout_removes_locally_when_revocation_fails_and_keeps_bitbucket_unless_all()
     assert_eq!(code_of(&env.twg(&["login", "--no-browser"])), 0);
     seed_bitbucket(&env, "bb-kept");
     let rt = env.refresh_token();
+    let at = env.access_token();
     idp.fault(serde_json::json!({"endpoint": "revoke", "mode": "status", "status": 503}));
     let out = env.twg(&["logout"]);
     let (stdout, stderr) = text(&out);
@@ -418,7 +419,9 @@ fn logout_removes_locally_when_revocation_fails_and_keeps_bitbucket_unless_all()
     assert_eq!(left.bitbucket_token.unwrap().expose(), "bb-kept");
     // The server never heard of the logout, so the token is still live there.
     assert_eq!(idp.refresh_token_state(&rt)["usable"], true);
-    assert!(!stderr.contains(&rt) && !stdout.contains(&rt));
+    for secret in [&rt, &at] {
+        assert!(!stderr.contains(secret.as_str()) && !stdout.contains(secret.as_str()));
+    }
     // Logged out: commands say to log in.
     let out = env.twg(&["auth", "token"]);
     assert_eq!(code_of(&out), 77);
