@@ -35,20 +35,24 @@ enum Msg {
     Flush(mpsc::Sender<()>),
 }
 
+/// The queue to the writer thread. Each daemon holds its own (started on first use), so
+/// daemons run in one process (tests) never share a log.
+#[derive(Debug, Default)]
+pub struct Audit(OnceLock<Option<AuditLog>>);
+
 /// The queue to the writer thread, started on first use.
+#[derive(Debug)]
 struct AuditLog {
     tx: SyncSender<Msg>,
     dropped: AtomicU64,
     warned_full: AtomicBool,
 }
 
-static LOG: OnceLock<Option<AuditLog>> = OnceLock::new();
-
 /// Warn about write failures once per process, not once per request.
 static WARNED_IO: AtomicBool = AtomicBool::new(false);
 
-fn log() -> Option<&'static AuditLog> {
-    LOG.get_or_init(|| match twg_common::paths::state_dir() {
+fn log(audit: &Audit) -> Option<&AuditLog> {
+    audit.0.get_or_init(|| match twg_common::paths::state_dir() {
         Ok(dir) => start(dir),
         Err(e) => {
             tracing::warn!(error = %e, "token hand-outs will not be audited: no state directory");
@@ -77,8 +81,10 @@ fn start(dir: PathBuf) -> Option<AuditLog> {
 }
 
 /// Records one `GetToken` hand-out.
-pub fn record(_daemon: &Daemon, peer: Peer, client: Option<&ClientInfo>, token: &Secret) {
-    let Some(log) = log() else { return };
+pub fn record(daemon: &Daemon, peer: Peer, client: Option<&ClientInfo>, token: &Secret) {
+    let Some(log) = log(&daemon.audit) else {
+        return;
+    };
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let record = AuditRecord {
         pid: peer.pid,
@@ -125,8 +131,10 @@ fn fingerprint(token: &Secret) -> String {
 }
 
 /// Writes out everything queued so far; waits at most `timeout`. Call on shutdown.
-pub fn flush(timeout: Duration) {
-    let Some(Some(log)) = LOG.get() else { return };
+pub fn flush(daemon: &Daemon, timeout: Duration) {
+    let Some(Some(log)) = daemon.audit.0.get() else {
+        return;
+    };
     let (ack_tx, ack_rx) = mpsc::channel();
     // A blocking send: at shutdown nothing else competes, and the queue drains quickly.
     if log.tx.send(Msg::Flush(ack_tx)).is_ok() {

@@ -61,6 +61,8 @@ pub struct Daemon {
     pub wake: tokio::sync::Notify,
     /// Approved logins waiting for the client's site choice.
     pub parked_logins: crate::session::ParkedLogins,
+    /// The token hand-out audit log.
+    pub audit: crate::audit::Audit,
     pub started: Instant,
     pub socket: std::path::PathBuf,
 }
@@ -76,6 +78,7 @@ impl Daemon {
             info: Mutex::new(RefreshInfo::default()),
             wake: tokio::sync::Notify::new(),
             parked_logins: Default::default(),
+            audit: Default::default(),
             started: Instant::now(),
             socket,
         }

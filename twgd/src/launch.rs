@@ -77,15 +77,15 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");
     #[cfg(unix)]
-    let result = crate::server::run(listener, daemon, shutdown_signal()).await;
+    let result = crate::server::run(listener, daemon.clone(), shutdown_signal()).await;
     #[cfg(windows)]
     let result = crate::server::run_pipe(
         twg_common::rpc::pipe_name(&socket),
-        daemon,
+        daemon.clone(),
         shutdown_signal(),
     )
     .await;
-    crate::audit::flush(std::time::Duration::from_secs(2));
+    crate::audit::flush(&daemon, std::time::Duration::from_secs(2));
     crate::listen::remove_socket(&socket);
     drop(pid);
     match result {
