@@ -23,7 +23,6 @@ use crate::oauth::http::HttpClient;
 use crate::oauth::{TokenSet, refresh};
 use crate::recovery::{self, Pending};
 use crate::store::{Credentials, FileStamp, Halt, HaltReason, Loaded, OAuthCredentials, Store};
-use crate::time::now_unix;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -112,6 +111,8 @@ pub struct Engine {
     halted: Mutex<Option<(String, Halt)>>,
     /// Where recovery records for this store may be (computed once: checked per request).
     record_paths: Vec<PathBuf>,
+    /// What "now" is for every decision (the system clock outside tests).
+    clock: crate::time::Clock,
     /// Attempts per refresh when the failure provably left the token unspent.
     pub attempts: u32,
 }
@@ -206,6 +207,7 @@ impl Engine {
     pub fn new(store: Store, config: crate::config::Config) -> Self {
         Self {
             record_paths: recovery::candidates(store.root()),
+            clock: crate::time::Clock::System,
             store,
             config,
             http: OnceLock::new(),
@@ -217,6 +219,17 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Decide by `clock` instead of the system clock (tests).
+    pub fn with_clock(mut self, clock: crate::time::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Unix seconds now, by this engine's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     pub fn config(&self) -> &crate::config::Config {
@@ -310,14 +323,14 @@ impl Engine {
     pub async fn ensure(&self, need: Need) -> Result<Refreshed, EngineError> {
         let first = self.load_oauth()?;
         let oauth = first.loaded.credentials.oauth.as_ref().expect("checked");
-        if let Verdict::Serve(note) = assess(oauth, now_unix(), need)? {
+        if let Verdict::Serve(note) = assess(oauth, self.now(), need)? {
             return Ok(Refreshed {
                 warning: note.or_else(|| pending_note(&first)),
                 loaded: first.loaded,
                 outcome: Outcome::Fresh,
             });
         }
-        check_refreshable(oauth, now_unix())?;
+        check_refreshable(oauth, self.now())?;
         let guard = lock::lock(&self.store.lock_path(), LOCK_TIMEOUT)
             .await
             .map_err(|e| EngineError::from_lock(self.store.root(), e))?;
@@ -327,7 +340,7 @@ impl Engine {
         if (cur.refresh_token != oauth.refresh_token || cur.halted != oauth.halted)
             && let Verdict::Serve(note) = assess(
                 cur,
-                now_unix(),
+                self.now(),
                 Need {
                     force: false,
                     ..need
@@ -340,7 +353,7 @@ impl Engine {
                 outcome: Outcome::Adopted,
             });
         }
-        check_refreshable(cur, now_unix())?;
+        check_refreshable(cur, self.now())?;
         self.check_endpoints(cur)?;
         // The preflight is the save: rewrite the newest credentials onto auth.conf exactly as
         // the save after the refresh will. This also completes a pending save.
@@ -354,11 +367,11 @@ impl Engine {
                         detail: e.to_string(),
                     },
                 };
-                return unsent(current, need, err);
+                return unsent(current, need, self.now(), err);
             }
         };
         let result = self.refresh_locked(current, need, &guard).await?;
-        finish(result, need)
+        finish(result, need, self.now())
     }
 
     /// Saves `current` (the newest credentials) onto the store: an idempotent rewrite, or
@@ -464,7 +477,8 @@ impl Engine {
             .await
             {
                 Ok(set) => {
-                    let creds = apply_token_set(&current.loaded.credentials, &set, set.obtained_at);
+                    // Lifetimes count from the answer's arrival, by this engine's clock.
+                    let creds = apply_token_set(&current.loaded.credentials, &set, self.now());
                     return self.save_rotation(current.loaded, creds, &refresh_token, guard);
                 }
                 Err(OAuthError::InvalidGrant { description }) => {
@@ -499,7 +513,7 @@ impl Engine {
                             detail: msg,
                             halted: false,
                         };
-                        return unsent(current, need, err);
+                        return unsent(current, need, self.now(), err);
                     }
                     tracing::error!(error = %msg, "refresh answer lost; the refresh token will not be sent again");
                     self.halt(&current.loaded, HaltReason::AnswerLost, guard);
@@ -507,7 +521,7 @@ impl Engine {
                         detail: msg,
                         halted: true,
                     };
-                    return unsent(current, need, err);
+                    return unsent(current, need, self.now(), err);
                 }
                 Err(OAuthError::Transient(msg)) => {
                     tracing::warn!(attempt, error = %msg, "refresh failed before rotating; will retry");
@@ -516,7 +530,7 @@ impl Engine {
             }
         }
         let msg = last.unwrap_or_else(|| "unknown error".into());
-        unsent(current, need, EngineError::Transient(msg))
+        unsent(current, need, self.now(), EngineError::Transient(msg))
     }
 
     /// Saves a rotation. Nothing is lost when the save fails: the new credentials go to a
@@ -560,7 +574,7 @@ impl Engine {
         let pending = Pending {
             credentials: creds.clone(),
             spent: recovery::spent_fingerprint(spent),
-            created_at: now_unix(),
+            created_at: self.now(),
         };
         *self.held.lock().expect("held lock") = Some(pending.clone());
         let loaded = Loaded {
@@ -594,7 +608,7 @@ impl Engine {
     fn halt(&self, current: &Loaded, reason: HaltReason, guard: &lock::LockGuard) {
         let mut creds = current.credentials.clone();
         let halt = Halt {
-            at: now_unix(),
+            at: self.now(),
             reason,
         };
         let Some(o) = creds.oauth.as_mut() else {
@@ -644,9 +658,14 @@ fn pending_note(n: &Newest) -> Option<String> {
 
 /// Nothing was spent: serve the current token if it still satisfies the caller, otherwise
 /// report `err`.
-fn unsent(current: Newest, need: Need, err: EngineError) -> Result<Refreshed, EngineError> {
+fn unsent(
+    current: Newest,
+    need: Need,
+    now: i64,
+    err: EngineError,
+) -> Result<Refreshed, EngineError> {
     let oauth = current.loaded.credentials.oauth.as_ref().expect("checked");
-    if !need.force && oauth.valid_for(now_unix(), effective_min_valid(oauth, need)) {
+    if !need.force && oauth.valid_for(now, effective_min_valid(oauth, need)) {
         return Ok(Refreshed {
             loaded: current.loaded,
             outcome: Outcome::StaleButValid,
@@ -658,10 +677,10 @@ fn unsent(current: Newest, need: Need, err: EngineError) -> Result<Refreshed, En
 
 /// After one rotation: a `min_valid` the new token cannot meet is the server's lifetime,
 /// reported rather than retried.
-fn finish(result: Refreshed, need: Need) -> Result<Refreshed, EngineError> {
+fn finish(result: Refreshed, need: Need, now: i64) -> Result<Refreshed, EngineError> {
     let oauth = result.oauth();
     let min_valid = effective_min_valid(oauth, need);
-    if !oauth.valid_for(now_unix(), min_valid) && oauth.lifetime() > 0 {
+    if !oauth.valid_for(now, min_valid) && oauth.lifetime() > 0 {
         return Err(EngineError::MinValidUnmeetable {
             requested: min_valid,
             lifetime: oauth.lifetime(),
@@ -753,6 +772,7 @@ pub fn apply_token_set(old: &Credentials, set: &TokenSet, obtained_at: i64) -> C
 mod tests {
     use super::*;
     use crate::secret::Secret;
+    use crate::time::now_unix;
 
     fn creds(obtained: i64, expires: i64) -> OAuthCredentials {
         OAuthCredentials {
@@ -857,7 +877,7 @@ mod tests {
             outcome: Outcome::Refreshed,
             warning: None,
         };
-        let err = finish(fresh, need(7200)).unwrap_err();
+        let err = finish(fresh, need(7200), now_unix()).unwrap_err();
         assert_eq!(err.code(), "MIN_VALID_UNMEETABLE");
     }
 

@@ -10,6 +10,39 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// The clock the refresh engine and twgd decide by: the system's, or a manual one that
+/// tests set and advance (token lifetimes, the 75% mark and backoff without waiting).
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl Clock {
+    /// A manual clock starting at `start` (Unix seconds).
+    pub fn manual(start: i64) -> Self {
+        Clock::Manual(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            start,
+        )))
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => now_unix(),
+            Clock::Manual(t) => t.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Moves a manual clock forward; no effect on the system clock.
+    pub fn advance(&self, secs: i64) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 /// RFC 3339 rendering of a Unix time for people, or `"never"` for 0.
 pub fn format_unix(ts: i64) -> String {
     if ts <= 0 {

@@ -11,7 +11,6 @@ use std::time::Instant;
 use twg_common::engine::{ChangeKey, Engine, Need, Outcome, Verdict, assess};
 use twg_common::error::EngineError;
 use twg_common::store::{Loaded, OAuthCredentials};
-use twg_common::time::now_unix;
 
 /// After a failure, wait this long before the next proactive attempt.
 const RETRY_BACKOFF_MIN: i64 = 5;
@@ -163,7 +162,7 @@ impl Daemon {
             .oauth
             .as_ref()
             .ok_or_else(|| self.not_logged_in())?;
-        let now = now_unix();
+        let now = self.engine.now();
         match assess(oauth, now, need)? {
             Verdict::Serve(_) => Ok(Self::view(&loaded)),
             Verdict::Refresh => {
@@ -217,7 +216,7 @@ impl Daemon {
     /// Runs the engine (caller holds the gate) and records the outcome.
     async fn refresh_now(&self, need: Need) -> Result<TokenView, EngineError> {
         let result = self.engine.ensure(need).await;
-        let now = now_unix();
+        let now = self.engine.now();
         let mut info = self.info.lock().expect("info lock");
         match result {
             Ok(r) => {
@@ -316,8 +315,10 @@ impl Daemon {
         let due = match self.current() {
             Ok(Some(l)) => match &l.credentials.oauth {
                 Some(o) => {
-                    matches!(assess(o, now_unix(), Need::default()), Ok(Verdict::Refresh))
-                        && now_unix() >= self.info().retry_after
+                    matches!(
+                        assess(o, self.engine.now(), Need::default()),
+                        Ok(Verdict::Refresh)
+                    ) && self.engine.now() >= self.info().retry_after
                 }
                 None => false,
             },
@@ -341,7 +342,7 @@ impl Daemon {
                 .flatten()
                 .is_some_and(|n| n.pending.is_some());
         if pending {
-            return now_unix() + UNSAVED_RETRY_SECS;
+            return self.engine.now() + UNSAVED_RETRY_SECS;
         }
         let info = self.info();
         let Ok(Some(loaded)) = self.current() else {

@@ -6,7 +6,6 @@
 use crate::daemon::Daemon;
 use std::sync::Arc;
 use std::time::Duration;
-use twg_common::time::now_unix;
 
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
@@ -16,7 +15,7 @@ pub async fn run(daemon: Arc<Daemon>) {
         daemon.tick().await;
         let next = daemon.next_refresh_at();
         let wait = if next > 0 {
-            Duration::from_secs((next - now_unix()).max(1) as u64).min(MAX_SLEEP)
+            Duration::from_secs((next - daemon.engine().now()).max(1) as u64).min(MAX_SLEEP)
         } else {
             MAX_SLEEP
         };

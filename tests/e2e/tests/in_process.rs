@@ -15,6 +15,10 @@ struct InProcess {
 }
 
 async fn start(env: &Env) -> InProcess {
+    start_with_clock(env, twg_common::time::Clock::System).await
+}
+
+async fn start_with_clock(env: &Env, clock: twg_common::time::Clock) -> InProcess {
     let dir = tempfile::tempdir().unwrap();
     let sock_dir = dir.path().join("run");
     twg_common::paths::ensure_private_dir(&sock_dir).unwrap();
@@ -28,7 +32,7 @@ async fn start(env: &Env) -> InProcess {
     .unwrap();
     let store = twg_common::store::Store::new(&env.config_dir, config.backend);
     let daemon = Arc::new(twgd::daemon::Daemon::new(
-        twg_common::engine::Engine::new(store, config),
+        twg_common::engine::Engine::new(store, config).with_clock(clock),
         socket.clone(),
     ));
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
@@ -115,5 +119,62 @@ async fn concurrent_requests_share_one_refresh_and_an_unmeetable_one_fails_witho
         .unwrap()
         .into_inner();
     assert_eq!(status.pid, std::process::id(), "served in-process");
+    d.shutdown().await;
+}
+
+async fn token(socket: &std::path::Path) -> Result<String, tonic::Status> {
+    let mut c = rpc::connect(socket, Duration::from_secs(5)).await.unwrap();
+    c.get_token(get_token(None))
+        .await
+        .map(|r| r.into_inner().access_token)
+}
+
+/// The 75% mark, backoff after failures and reloading another process's save, on a manual
+/// clock: hours of token life pass in an instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_75_percent_mark_backoff_and_reload_on_a_manual_clock() {
+    let idp = Idp::start(&["--reuse-leeway", "0"]);
+    let env = Env::new(&idp.url);
+    env.login(&idp, &[]);
+    let clock = twg_common::time::Clock::manual(twg_common::time::now_unix());
+    let d = start_with_clock(&env, clock.clone()).await;
+    idp.reset_counters();
+    let first = token(&d.socket).await.unwrap();
+    assert_eq!(first, env.access_token());
+    assert_eq!(idp.refresh_requests(), 0, "a fresh token is served as is");
+
+    // Past the 75% mark of a 3600 s token, with the server failing: the current token is
+    // still served, and the failed refresh backs off.
+    clock.advance(2800);
+    idp.fault(serde_json::json!({"mode": "status", "status": 503, "count": 0}));
+    assert_eq!(token(&d.socket).await.unwrap(), first);
+    let tried = idp.refresh_requests();
+    assert!(tried >= 1, "the refresh was attempted");
+    for _ in 0..5 {
+        assert_eq!(token(&d.socket).await.unwrap(), first);
+    }
+    assert_eq!(
+        idp.refresh_requests(),
+        tried,
+        "no attempt during the backoff"
+    );
+
+    // After the backoff, with the server back: one refresh, a new token.
+    idp.fault(serde_json::json!({"mode": "none"}));
+    clock.advance(400);
+    let second = token(&d.socket).await.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(idp.refresh_requests(), tried + 1);
+    assert_eq!(
+        idp.refresh_token_state(&env.refresh_token())["state"],
+        "current"
+    );
+
+    // Another process rotates (the real `twg`, falling back since this daemon's socket is
+    // not the one it knows): the daemon serves what that process saved.
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert!(out.status.success(), "{:?}", twg_e2e::text(&out));
+    assert_eq!(token(&d.socket).await.unwrap(), env.access_token());
+    assert_eq!(idp.counters()["spent_refresh_requests"], 0);
     d.shutdown().await;
 }
