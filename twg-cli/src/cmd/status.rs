@@ -48,11 +48,19 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
     let mut s = Snapshot::default();
     let root = ctx.root()?;
     s.credentials_path = twg_common::paths::auth_file(&root).display().to_string();
-    match crate::daemon_client::connect(ctx).await? {
+    // An untrusted socket is reported here, not fatal: status still shows the stored state.
+    let connected = match crate::daemon_client::connect(ctx).await {
+        Ok(c) => c,
+        Err(e) => {
+            s.daemon_error = Some(e.message.clone());
+            Err(twg_common::rpc::ConnectError::Transport(e.message))
+        }
+    };
+    match connected {
         Ok(mut client) => match client
-            .status(pb::StatusRequest {
+            .status(crate::daemon_client::quick(pb::StatusRequest {
                 client: Some(ctx.client_info()),
-            })
+            }))
             .await
         {
             Ok(r) => {
@@ -73,7 +81,9 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
             }
             Err(e) => s.daemon_error = Some(e.message().to_string()),
         },
-        Err(e) => s.daemon_error = Some(e.to_string()),
+        Err(e) => {
+            s.daemon_error.get_or_insert_with(|| e.to_string());
+        }
     }
     if let Some(env) = crate::envmode::from_env()? {
         s.source = "env".into();
@@ -228,7 +238,12 @@ fn print_text(s: &Snapshot) {
             "Daemon:             running (twgd {}, pid {}, up {}s)",
             d.version, d.pid, d.uptime_seconds
         ),
-        None => println!("Daemon:             not reachable; twg refreshes directly"),
+        None => match &s.daemon_error {
+            Some(e) if e.contains("refusing") || e.contains("not responding") => {
+                println!("⚠ Daemon:           {e}")
+            }
+            _ => println!("Daemon:             not reachable; twg refreshes directly"),
+        },
     }
     if let Some(u) = &s.unsaved {
         println!("⚠ Unsaved:          {u}");
