@@ -18,7 +18,7 @@ need=()
 for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session:dbus \
             dbus-launch:dbus-x11 secret-tool:libsecret-tools chromium:chromium \
             systemd-analyze:systemd systemctl:systemd setpriv:util-linux unshare:util-linux \
-            nsenter:util-linux kill:procps strip:binutils tar:tar sha256sum:coreutils \
+            nsenter:util-linux strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils \
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done

@@ -72,6 +72,13 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
     }
 
+    #[test]
+    fn the_parent_of_a_bare_file_name_is_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("auth.conf")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("/a/auth.conf")), Path::new("/a"));
+        assert_eq!(parent_dir(Path::new("a/b")), Path::new("a"));
+    }
+
     #[cfg(unix)]
     #[test]
     fn new_files_are_0600() {

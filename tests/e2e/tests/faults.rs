@@ -622,3 +622,81 @@ fn concurrent_forced_refreshes_through_the_daemon_share_one_rotation() {
     assert_eq!(state_of(&idp, &env.refresh_token()), "current");
     assert_eq!(spent(&idp), 0);
 }
+
+// --- the atomic save, seen from the system calls ------------------------------------------
+
+/// Every save of `auth.conf` is: write a temp file in the same directory, fsync it, rename
+/// it onto `auth.conf`, then fsync the directory (without which a power loss can bring back
+/// the spent refresh token). Checked on the real system calls with strace.
+#[test]
+fn the_save_fsyncs_the_file_renames_it_and_fsyncs_the_directory() {
+    let idp = strict_idp(&[]);
+    let env = logged_in(&idp);
+    let trace = env.dir.path().join("trace.txt");
+    let out = env
+        .command("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,fsync,rename,renameat,renameat2",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(twg_e2e::bin("twg"))
+        .args(["auth", "refresh", "--force"])
+        .output()
+        .expect("strace is installed (scripts/install-test-deps.sh)");
+    assert!(out.status.success(), "{:?}", text(&out));
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let dir = env.config_dir.display().to_string();
+    let auth = env.auth_path().display().to_string();
+    // Per save: the temp file's fd, fsync of it, the rename onto auth.conf, then the
+    // directory opened and fsynced.
+    let lines: Vec<&str> = trace.lines().collect();
+    let fd_of = |l: &str| {
+        l.rsplit("= ")
+            .next()
+            .and_then(|n| n.trim().parse::<i32>().ok())
+    };
+    let mut saves = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if !(l.contains("rename") && l.contains(&format!("\"{auth}\""))) {
+            continue;
+        }
+        let temp = l
+            .split('"')
+            .find(|p| p.contains(".twg-tmp-"))
+            .expect("renamed from a temp file in the same directory");
+        assert!(
+            temp.starts_with(&dir),
+            "temp file in the config dir: {temp}"
+        );
+        let opened = lines[..i]
+            .iter()
+            .rev()
+            .find(|o| o.contains("openat") && o.contains(temp))
+            .and_then(|o| fd_of(o))
+            .expect("the temp file was opened");
+        assert!(
+            lines[..i]
+                .iter()
+                .any(|o| o.contains(&format!("fsync({opened})"))),
+            "the temp file was fsynced before the rename:\n{trace}"
+        );
+        let dir_fd = lines[i..]
+            .iter()
+            .find(|o| o.contains("openat") && o.contains(&format!("\"{dir}\"")))
+            .and_then(|o| fd_of(o))
+            .expect("the directory was opened after the rename");
+        assert!(
+            lines[i..]
+                .iter()
+                .any(|o| o.contains(&format!("fsync({dir_fd})"))),
+            "the directory was fsynced after the rename:\n{trace}"
+        );
+        saves += 1;
+    }
+    // The preflight (an idempotent rewrite) and the save after the rotation.
+    assert!(saves >= 2, "{saves} saves in:\n{trace}");
+}
