@@ -92,3 +92,34 @@ fn a_server_that_keeps_failing_is_exit_75_and_the_token_is_kept() {
     );
     assert_eq!(env.refresh_token(), rt);
 }
+
+/// A client speaking another protocol version is refused with a code the client maps to
+/// exit 76, and gets no token.
+#[test]
+fn another_protocol_version_is_refused_by_the_daemon() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    let _daemon = env.start_daemon();
+    let raw = twg_e2e::bin("twg-raw-client");
+    let run = |version: &str| {
+        let out = env
+            .command(&raw)
+            .arg(&env.socket)
+            .arg(version)
+            .output()
+            .unwrap();
+        text(&out).0
+    };
+    let current = twg_common::rpc::PROTOCOL_VERSION.to_string();
+    assert!(
+        run(&current).starts_with("OK "),
+        "the same version is served"
+    );
+    let other = (twg_common::rpc::PROTOCOL_VERSION + 1).to_string();
+    let answer = run(&other);
+    assert!(
+        answer.starts_with("FailedPrecondition") && answer.contains("[PROTOCOL_MISMATCH]"),
+        "{answer}"
+    );
+    assert!(!answer.contains(&env.access_token()));
+}
