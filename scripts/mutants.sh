@@ -23,4 +23,4 @@ args=()
 for f in "${files[@]}"; do
   if [ $# -eq 0 ] || [[ "$f" == *"$1"* ]]; then args+=(--file "$f"); fi
 done
-exec cargo mutants -p twg-common "${args[@]}" --timeout 120 --output target/mutants -- --lib
+exec cargo mutants -p twg-common "${args[@]}" --timeout 120 --output target/mutants -- --lib --test engine

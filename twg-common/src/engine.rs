@@ -227,6 +227,13 @@ impl Engine {
         self
     }
 
+    /// Keep recovery records in `dirs` instead of the state and runtime directories (tests).
+    pub fn with_record_dirs(mut self, dirs: &[PathBuf]) -> Self {
+        let name = recovery::file_name(self.store.root());
+        self.record_paths = dirs.iter().map(|d| d.join(&name)).collect();
+        self
+    }
+
     /// Unix seconds now, by this engine's clock.
     pub fn now(&self) -> i64 {
         self.clock.now()
@@ -267,7 +274,7 @@ impl Engine {
         let Some(mut loaded) = self.store.load()? else {
             return Ok(None);
         };
-        let records = recovery::read_all(self.store.root());
+        let records = recovery::read_from(&self.record_paths, self.store.root());
         let held = self.held.lock().expect("held lock").clone();
         let mut pendings: Vec<(Pending, Option<PathBuf>)> = records
             .into_iter()
@@ -406,7 +413,7 @@ impl Engine {
 
     fn clear_pending(&self) {
         self.held.lock().expect("held lock").take();
-        recovery::remove_all(self.store.root());
+        recovery::remove_from(&self.record_paths);
     }
 
     /// Completes a pending save if there is one and the store takes it now. Returns where
@@ -433,7 +440,9 @@ impl Engine {
             Err(e) => {
                 let record = match &current.record {
                     Some(p) => Some(p.clone()),
-                    None => recovery::write(self.store.root(), &pending).ok(),
+                    None => {
+                        recovery::write_to(&self.record_paths, self.store.root(), &pending).ok()
+                    }
                 };
                 Err(FlushError {
                     record,
@@ -581,7 +590,7 @@ impl Engine {
             credentials: creds.clone(),
             ..before
         };
-        match recovery::write(self.store.root(), &pending) {
+        match recovery::write_to(&self.record_paths, self.store.root(), &pending) {
             Ok(path) => {
                 tracing::error!(record = %path.display(), %detail, "refreshed credentials could not be saved to auth.conf; they are in a recovery record");
                 Ok(Refreshed {

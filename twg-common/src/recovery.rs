@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The file name for the config root `root`: one record per root.
-fn file_name(root: &Path) -> String {
+pub fn file_name(root: &Path) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(root.to_string_lossy().as_bytes());
     format!("recovery-{}.json", hex::encode(&digest[..8]))
@@ -71,8 +71,13 @@ pub fn spent_fingerprint(token: &crate::secret::Secret) -> String {
     hex::encode(Sha256::digest(token.expose().as_bytes()))
 }
 
-/// Writes `pending` to the first candidate directory that takes it; returns the path.
+/// Writes `pending` to the first of `candidates(root)` that takes it; returns the path.
 pub fn write(root: &Path, pending: &Pending) -> Result<PathBuf, String> {
+    write_to(&candidates(root), root, pending)
+}
+
+/// [`write`] to the first of `paths` that takes it.
+pub fn write_to(paths: &[PathBuf], root: &Path, pending: &Pending) -> Result<PathBuf, String> {
     let file = RecordFile {
         version: 1,
         config_root: root.display().to_string(),
@@ -82,7 +87,7 @@ pub fn write(root: &Path, pending: &Pending) -> Result<PathBuf, String> {
     };
     let bytes = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
     let mut errors = Vec::new();
-    for path in candidates(root) {
+    for path in paths.iter().cloned() {
         let dir = crate::atomic::parent_dir(&path).to_path_buf();
         let attempt = crate::paths::ensure_private_dir(&dir)
             .map_err(|e| e.to_string())
@@ -101,9 +106,14 @@ pub fn write(root: &Path, pending: &Pending) -> Result<PathBuf, String> {
 
 /// Every readable record for `root`. Unreadable or foreign ones are skipped (and logged).
 pub fn read_all(root: &Path) -> Vec<Found> {
+    read_from(&candidates(root), root)
+}
+
+/// [`read_all`] from `paths`.
+pub fn read_from(paths: &[PathBuf], root: &Path) -> Vec<Found> {
     let mut out = Vec::new();
-    for path in candidates(root) {
-        let bytes = match std::fs::read(&path) {
+    for path in paths {
+        let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -111,8 +121,11 @@ pub fn read_all(root: &Path) -> Vec<Found> {
                 continue;
             }
         };
-        match parse(root, &path, &bytes) {
-            Ok(pending) => out.push(Found { pending, path }),
+        match parse(root, path, &bytes) {
+            Ok(pending) => out.push(Found {
+                pending,
+                path: path.clone(),
+            }),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable recovery record")
             }
@@ -139,10 +152,15 @@ fn parse(root: &Path, path: &Path, bytes: &[u8]) -> Result<Pending, String> {
 
 /// Removes every record for `root` (after a save made them obsolete, or a logout).
 pub fn remove_all(root: &Path) {
-    for path in candidates(root) {
-        match std::fs::remove_file(&path) {
+    remove_from(&candidates(root))
+}
+
+/// [`remove_all`] from `paths`.
+pub fn remove_from(paths: &[PathBuf]) {
+    for path in paths {
+        match std::fs::remove_file(path) {
             Ok(()) => {
-                let _ = crate::atomic::sync_dir(crate::atomic::parent_dir(&path));
+                let _ = crate::atomic::sync_dir(crate::atomic::parent_dir(path));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
