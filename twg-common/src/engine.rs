@@ -841,6 +841,21 @@ mod tests {
     }
 
     #[test]
+    fn a_token_without_expiry_is_never_due() {
+        // expires_at = 0: the server gave no `expires_in`.
+        let c = creds(1000, 0);
+        assert_eq!(
+            assess(&c, 10_000_000, Need::default()).unwrap(),
+            Verdict::Serve(None)
+        );
+        assert_eq!(
+            assess(&c, 10_000_000, need(86_400)).unwrap(),
+            Verdict::Serve(None)
+        );
+        assert!(!needs_refresh(&c, 10_000_000, Need::default()));
+    }
+
+    #[test]
     fn the_default_min_valid_never_rotates_a_short_lived_token_just_obtained() {
         // A 30 s token: the default shrinks to a quarter of the lifetime.
         let c = creds(1000, 1030);
