@@ -414,3 +414,106 @@ async fn an_edited_token_endpoint_receives_nothing() {
         "only the login's"
     );
 }
+
+#[tokio::test]
+async fn a_persistent_failure_is_tried_exactly_attempts_times_and_the_token_kept() {
+    let s = Setup::new().await;
+    let rt = s.rt();
+    s.server
+        .fault(serde_json::json!({"mode": "status", "status": 503, "count": 0}))
+        .await;
+    let mut e = s.engine();
+    e.attempts = 2;
+    let err = e.ensure(force()).await.unwrap_err();
+    assert_eq!(err.code(), "TEMPORARY");
+    assert_eq!(s.server.counter("refresh_requests").await, 2);
+    assert_eq!(s.rt(), rt);
+    assert_eq!(s.server.state(&rt).await, "current");
+}
+
+#[tokio::test]
+async fn a_forced_refresh_waiting_for_the_lock_adopts_the_rotation_made_meanwhile() {
+    let s = Setup::new().await;
+    let spent = s.stored();
+    s.engine().ensure(force()).await.unwrap();
+    let rotated = s.stored();
+    s.write(&spent).await;
+    let store = Store::new(&s.root, BackendKind::File);
+    let guard = twg_common::lock::lock(&store.lock_path(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e = s.engine();
+    let waiting = tokio::spawn(async move { e.ensure(force()).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store.save(&rotated, &guard).unwrap();
+    drop(guard);
+    let r = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Adopted,
+        "a rotation made meanwhile is enough"
+    );
+    assert_eq!(s.server.counter("refresh_requests").await, 1);
+    assert_eq!(s.server.counter("spent_refresh_requests").await, 0);
+}
+
+#[tokio::test]
+async fn credentials_without_oauth_tokens_are_not_logged_in() {
+    let s = Setup::new().await;
+    let bitbucket_only = Credentials {
+        bitbucket_token: Some(twg_common::secret::Secret::new("bb")),
+        ..Default::default()
+    };
+    s.write(&bitbucket_only).await;
+    let err = s.engine().ensure(Need::default()).await.unwrap_err();
+    assert_eq!(err.code(), "NOT_LOGGED_IN");
+}
+
+/// Against a server with a reuse leeway, a lost answer is asked again once, also when only
+/// one attempt is allowed: the retry is not a transient-error attempt.
+#[tokio::test]
+async fn with_a_reuse_leeway_a_lost_answer_is_retried_once() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = twg_dev_idp::server::issuer_for(listener.local_addr().unwrap());
+    let settings = twg_dev_idp::settings::Settings {
+        reuse_leeway: Duration::from_secs(600),
+        auto_approve: true,
+        interval: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(twg_dev_idp::server::serve(listener, settings, async {
+        let _ = rx.await;
+    }));
+    let lenient = Server {
+        url,
+        stop: Some(tx),
+    };
+    let mut s = Setup::new().await;
+    // Log in against the lenient server instead.
+    let config = config(&s.root, &lenient.url);
+    let flow = LoginFlow::new(&config, HttpClient::new(&config).unwrap())
+        .await
+        .unwrap();
+    let auth = flow.start().await.unwrap();
+    let tokens = flow.wait(&auth, |_| {}).await.unwrap();
+    s.write(&flow.credentials(&tokens, None, None, None, false))
+        .await;
+    s.server = lenient;
+    lenient_fault(&s).await;
+    let mut config = config;
+    config.reuse_leeway = true;
+    let mut e = Engine::new(Store::new(&s.root, BackendKind::File), config)
+        .with_record_dirs(std::slice::from_ref(&s.records));
+    e.attempts = 1;
+    let r = e.ensure(force()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Refreshed);
+    assert_eq!(s.server.counter("refresh_requests").await, 2);
+    assert_eq!(s.server.state(&s.rt()).await, "current");
+}
+
+async fn lenient_fault(s: &Setup) {
+    s.server
+        .fault(serde_json::json!({"mode": "truncated_after_rotate", "count": 1}))
+        .await;
+}
