@@ -26,11 +26,16 @@ impl Drop for Server {
     }
 }
 
+/// The dev server in strict mode (a reused refresh token revokes the grant).
 async fn server() -> Server {
+    server_with_leeway(Duration::ZERO).await
+}
+
+async fn server_with_leeway(reuse_leeway: Duration) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = twg_dev_idp::server::issuer_for(listener.local_addr().unwrap());
     let settings = twg_dev_idp::settings::Settings {
-        reuse_leeway: Duration::ZERO,
+        reuse_leeway,
         auto_approve: true,
         interval: Duration::from_secs(1),
         ..Default::default()
@@ -173,6 +178,28 @@ fn rt_of(c: &Credentials) -> String {
         .to_string()
 }
 
+/// A rotation whose save "failed": `auth.conf` is put back to the spent token, and the
+/// pending credentials that replaced it are returned (with the spent token's fingerprint).
+async fn unsaved_rotation(s: &Setup) -> (Credentials, Pending) {
+    let before = s.stored();
+    s.engine().ensure(force()).await.unwrap();
+    let rotated = s.stored();
+    s.write(&before).await;
+    let spent = before
+        .oauth
+        .as_ref()
+        .unwrap()
+        .refresh_token
+        .as_ref()
+        .unwrap();
+    let pending = Pending {
+        credentials: rotated,
+        spent: recovery::spent_fingerprint(spent),
+        created_at: 0,
+    };
+    (before, pending)
+}
+
 fn force() -> Need {
     Need {
         min_valid: None,
@@ -251,25 +278,9 @@ async fn a_rotation_made_while_waiting_for_the_lock_is_adopted_not_repeated() {
 #[tokio::test]
 async fn a_recovery_record_is_adopted_and_its_token_sent_never_the_spent_one() {
     let s = Setup::new().await;
-    let before = s.stored();
-    // A rotation whose save "failed": the file still holds the spent token, the record the
-    // new one.
-    s.engine().ensure(force()).await.unwrap();
-    let rotated = s.stored();
-    s.write(&before).await;
-    let pending = Pending {
-        credentials: rotated.clone(),
-        spent: recovery::spent_fingerprint(
-            before
-                .oauth
-                .as_ref()
-                .unwrap()
-                .refresh_token
-                .as_ref()
-                .unwrap(),
-        ),
-        created_at: 0,
-    };
+    // The file still holds the spent token, the record the new one.
+    let (_, pending) = unsaved_rotation(&s).await;
+    let rotated = pending.credentials.clone();
     let record = recovery::write_to(
         &[s.records.join(recovery::file_name(&s.root))],
         &s.root,
@@ -290,24 +301,9 @@ async fn a_recovery_record_is_adopted_and_its_token_sent_never_the_spent_one() {
 #[tokio::test]
 async fn flush_completes_a_pending_save_and_a_stale_record_is_ignored() {
     let s = Setup::new().await;
-    let before = s.stored();
-    s.engine().ensure(force()).await.unwrap();
-    let rotated = s.stored();
-    s.write(&before).await;
+    let (before, pending) = unsaved_rotation(&s).await;
+    let rotated = pending.credentials.clone();
     let path = s.records.join(recovery::file_name(&s.root));
-    let pending = Pending {
-        credentials: rotated.clone(),
-        spent: recovery::spent_fingerprint(
-            before
-                .oauth
-                .as_ref()
-                .unwrap()
-                .refresh_token
-                .as_ref()
-                .unwrap(),
-        ),
-        created_at: 0,
-    };
     recovery::write_to(std::slice::from_ref(&path), &s.root, &pending).unwrap();
     s.engine().flush().await.unwrap();
     assert_eq!(
@@ -473,22 +469,7 @@ async fn credentials_without_oauth_tokens_are_not_logged_in() {
 /// one attempt is allowed: the retry is not a transient-error attempt.
 #[tokio::test]
 async fn with_a_reuse_leeway_a_lost_answer_is_retried_once() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = twg_dev_idp::server::issuer_for(listener.local_addr().unwrap());
-    let settings = twg_dev_idp::settings::Settings {
-        reuse_leeway: Duration::from_secs(600),
-        auto_approve: true,
-        interval: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(twg_dev_idp::server::serve(listener, settings, async {
-        let _ = rx.await;
-    }));
-    let lenient = Server {
-        url,
-        stop: Some(tx),
-    };
+    let lenient = server_with_leeway(Duration::from_secs(600)).await;
     let mut s = Setup::new().await;
     // Log in against the lenient server instead.
     let config = config(&s.root, &lenient.url);
@@ -500,7 +481,9 @@ async fn with_a_reuse_leeway_a_lost_answer_is_retried_once() {
     s.write(&flow.credentials(&tokens, None, None, None, false))
         .await;
     s.server = lenient;
-    lenient_fault(&s).await;
+    s.server
+        .fault(serde_json::json!({"mode": "truncated_after_rotate", "count": 1}))
+        .await;
     let mut config = config;
     config.reuse_leeway = true;
     let mut e = Engine::new(Store::new(&s.root, BackendKind::File), config)
@@ -510,10 +493,4 @@ async fn with_a_reuse_leeway_a_lost_answer_is_retried_once() {
     assert_eq!(r.outcome, Outcome::Refreshed);
     assert_eq!(s.server.counter("refresh_requests").await, 2);
     assert_eq!(s.server.state(&s.rt()).await, "current");
-}
-
-async fn lenient_fault(s: &Setup) {
-    s.server
-        .fault(serde_json::json!({"mode": "truncated_after_rotate", "count": 1}))
-        .await;
 }

@@ -286,15 +286,20 @@ impl Daemon {
         self.refresh_gate.lock().await
     }
 
-    /// Tries again to save credentials whose save failed after a refresh.
-    pub async fn retry_unsaved(&self) -> Result<(), twg_common::engine::FlushError> {
-        let had = self.engine.has_held()
+    /// True when the newest credentials are not in `auth.conf` (held in memory, or in a
+    /// recovery record).
+    fn has_pending(&self) -> bool {
+        self.engine.has_held()
             || self
                 .current_newest()
                 .ok()
                 .flatten()
-                .is_some_and(|n| n.pending.is_some());
-        if !had {
+                .is_some_and(|n| n.pending.is_some())
+    }
+
+    /// Tries again to save credentials whose save failed after a refresh.
+    pub async fn retry_unsaved(&self) -> Result<(), twg_common::engine::FlushError> {
+        if !self.has_pending() {
             return Ok(());
         }
         let result = self.engine.flush().await;
@@ -335,13 +340,7 @@ impl Daemon {
 
     /// When the scheduler should look again (Unix seconds).
     pub fn next_refresh_at(&self) -> i64 {
-        let pending = self.engine.has_held()
-            || self
-                .current_newest()
-                .ok()
-                .flatten()
-                .is_some_and(|n| n.pending.is_some());
-        if pending {
+        if self.has_pending() {
             return self.engine.now() + UNSAVED_RETRY_SECS;
         }
         let info = self.info();
