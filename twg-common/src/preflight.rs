@@ -1,9 +1,9 @@
-//! The persistence preflight: prove that a rotated refresh token could be saved *before*
-//! spending the old one.
+//! A writability probe for a directory, for `twg doctor` and the upkeep state: it creates a
+//! file, writes and fsyncs it, renames it, fsyncs the directory and removes it.
 //!
-//! Run while holding the credential lock: it creates a file in the config directory,
-//! writes and fsyncs it, renames it, fsyncs the directory and removes it. Any failure means
-//! a refresh now could lose the replacement token, so the caller must send nothing.
+//! The refresh engine does not use it: before spending a refresh token it performs the very
+//! save that will follow (`Store::rewrite` onto `auth.conf`), since a new file's rename
+//! proves nothing about replacing `auth.conf` (a read-only bind mount refuses only that).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
