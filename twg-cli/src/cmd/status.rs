@@ -101,10 +101,12 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
         Ok(Some(mut l)) => {
             s.backend = l.backend.as_str().into();
             let records = twg_common::recovery::read_all(&root);
-            if let Some(found) = records.iter().find(|f| {
+            let newest =
                 twg_common::recovery::newest(&l.credentials, records.iter().map(|f| &f.pending))
-                    .is_some_and(|p| p.spent == f.pending.spent)
-            }) {
+                    .map(|p| p.spent.clone());
+            if let Some(found) =
+                newest.and_then(|spent| records.iter().find(|f| f.pending.spent == spent))
+            {
                 l.credentials = found.pending.credentials.clone();
                 s.unsaved.get_or_insert_with(|| {
                     format!(
