@@ -86,6 +86,9 @@ pub struct Newest {
     pub pending: Option<Pending>,
     /// The recovery record holding `pending`, when there is one on disk.
     pub record: Option<PathBuf>,
+    /// Recovery records that exist but cannot be read or parsed: one may hold the newest
+    /// refresh token, so nothing is refreshed and nothing deleted while they are there.
+    pub unreadable: Vec<PathBuf>,
 }
 
 /// What to do for a request, decided from the credentials alone.
@@ -274,7 +277,7 @@ impl Engine {
         let Some(mut loaded) = self.store.load()? else {
             return Ok(None);
         };
-        let records = recovery::read_from(&self.record_paths, self.store.root());
+        let (records, unreadable) = recovery::scan(&self.record_paths, self.store.root());
         let held = self.held.lock().expect("held lock").clone();
         let mut pendings: Vec<(Pending, Option<PathBuf>)> = records
             .into_iter()
@@ -289,6 +292,7 @@ impl Engine {
             loaded: loaded.clone(),
             pending: None,
             record: None,
+            unreadable,
         };
         if let Some(p) = chosen {
             loaded.credentials = p.credentials.clone();
@@ -362,6 +366,17 @@ impl Engine {
         }
         check_refreshable(cur, self.now())?;
         self.check_endpoints(cur)?;
+        if let Some(path) = current.unreadable.first() {
+            let err = EngineError::Sandbox {
+                config_dir: self.store.root().to_path_buf(),
+                detail: format!(
+                    "the recovery record {} cannot be read; it may hold your newest refresh token, so none is \
+                     sent until it can (fix its permissions, or move it aside once you know it is obsolete)",
+                    path.display()
+                ),
+            };
+            return unsent(current, need, self.now(), err);
+        }
         // The preflight is the save: rewrite the newest credentials onto auth.conf exactly as
         // the save after the refresh will. This also completes a pending save.
         let current = match self.persist(&current, &guard) {
@@ -399,7 +414,7 @@ impl Engine {
         if current.pending.is_some() {
             tracing::info!("saved credentials that were waiting in a recovery record");
         }
-        self.clear_pending();
+        self.clear_pending(&current.unreadable);
         let mut loaded = current.loaded.clone();
         loaded.generation = generation;
         loaded.stamp = self.store.stamp();
@@ -408,20 +423,40 @@ impl Engine {
             loaded,
             pending: None,
             record: None,
+            unreadable: current.unreadable.clone(),
         })
     }
 
-    fn clear_pending(&self) {
+    /// After a save: the memory copy and the records it superseded go. A record that could
+    /// not be read is kept (`keep`): it may hold something newer than anything seen here.
+    fn clear_pending(&self, keep: &[PathBuf]) {
         self.held.lock().expect("held lock").take();
-        recovery::remove_from(&self.record_paths);
+        let gone: Vec<PathBuf> = self
+            .record_paths
+            .iter()
+            .filter(|p| !keep.contains(p))
+            .cloned()
+            .collect();
+        recovery::remove_from(&gone);
     }
 
     /// Completes a pending save if there is one and the store takes it now. Returns where
     /// the pending credentials still are when it does not (`None` = memory only).
     pub async fn flush(&self) -> Result<(), FlushError> {
-        let Some(current) = self.newest().ok().flatten() else {
-            self.held.lock().expect("held lock").take();
-            return Ok(());
+        let current = match self.newest() {
+            Ok(Some(c)) => c,
+            // Logged out: a held rotation is obsolete.
+            Ok(None) => {
+                self.held.lock().expect("held lock").take();
+                return Ok(());
+            }
+            // Unreadable is not logged out: keep what is held.
+            Err(e) => {
+                return Err(FlushError {
+                    record: None,
+                    detail: e.to_string(),
+                });
+            }
         };
         let Some(pending) = current.pending.clone() else {
             // A held rotation that no longer matches auth.conf (a login replaced it) is stale.
@@ -555,7 +590,7 @@ impl Engine {
         for attempt in 0..3u32 {
             match self.store.save(&creds, guard) {
                 Ok(generation) => {
-                    self.clear_pending();
+                    self.clear_pending(&[]);
                     tracing::info!(
                         expires_at = creds.oauth.as_ref().map(|o| o.expires_at),
                         generation,

@@ -111,13 +111,22 @@ pub fn read_all(root: &Path) -> Vec<Found> {
 
 /// [`read_all`] from `paths`.
 pub fn read_from(paths: &[PathBuf], root: &Path) -> Vec<Found> {
+    scan(paths, root).0
+}
+
+/// The readable records in `paths`, and the paths holding a record that cannot be read or
+/// parsed. Such a record may hold the only copy of the newest refresh token: it is never
+/// deleted, and nothing is refreshed while it is there.
+pub fn scan(paths: &[PathBuf], root: &Path) -> (Vec<Found>, Vec<PathBuf>) {
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     for path in paths {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read a recovery record");
+                unreadable.push(path.clone());
                 continue;
             }
         };
@@ -127,11 +136,12 @@ pub fn read_from(paths: &[PathBuf], root: &Path) -> Vec<Found> {
                 path: path.clone(),
             }),
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable recovery record")
+                tracing::warn!(path = %path.display(), error = %e, "cannot use a recovery record");
+                unreadable.push(path.clone());
             }
         }
     }
-    out
+    (out, unreadable)
 }
 
 fn parse(root: &Path, path: &Path, bytes: &[u8]) -> Result<Pending, String> {

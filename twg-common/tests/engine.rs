@@ -494,3 +494,18 @@ async fn with_a_reuse_leeway_a_lost_answer_is_retried_once() {
     assert_eq!(s.server.counter("refresh_requests").await, 2);
     assert_eq!(s.server.state(&s.rt()).await, "current");
 }
+
+/// A record that cannot be read may hold the only copy of the newest refresh token: nothing
+/// is sent, and it is not deleted.
+#[tokio::test]
+async fn an_unreadable_recovery_record_stops_refreshes_and_is_kept() {
+    let s = Setup::new().await;
+    std::fs::create_dir_all(&s.records).unwrap();
+    let path = s.records.join(recovery::file_name(&s.root));
+    std::fs::write(&path, b"{\"version\": 9, \"truncated").unwrap();
+    let err = s.engine().ensure(force()).await.unwrap_err();
+    assert_eq!(err.code(), "SANDBOX_CANNOT_PERSIST");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    assert_eq!(s.server.counter("refresh_requests").await, 0);
+    assert!(path.exists(), "the record is kept");
+}

@@ -357,9 +357,13 @@ impl Daemon {
     /// Where the newest credentials wait when `auth.conf` does not hold them, for `Status`
     /// and shutdown: `Some(Some(path))` a recovery record, `Some(None)` memory only.
     pub fn unsaved(&self) -> Option<Option<std::path::PathBuf>> {
-        let n = self.current_newest().ok().flatten()?;
-        n.pending.as_ref()?;
-        Some(n.record)
+        match self.current_newest() {
+            Ok(Some(n)) if n.pending.is_some() => Some(n.record),
+            Ok(_) => None,
+            // The store cannot be read, but a rotation held in memory is still unsaved.
+            Err(_) if self.engine.has_held() => Some(None),
+            Err(_) => None,
+        }
     }
 
     /// The last save attempt before exit. Returns a message for the operator when the
