@@ -1,5 +1,6 @@
 //! `twg`: asks twgd for a fresh token, or does the same work itself when twgd is down.
 
+mod callback_listener;
 mod cli;
 mod cmd;
 mod ctx;

@@ -4,18 +4,31 @@
 //! any standards-conforming server (endpoints from its RFC 8414 / OpenID discovery
 //! document); `TWG_OAUTH_CLIENT_ID` and `TWG_OAUTH_SCOPES` (space-separated) override the rest.
 
+use crate::oauth::client_auth::AuthMethod;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const ATLASSIAN_ISSUER: &str = "https://auth.atlassian.com";
+/// Only a build for Atlassian's first-party client (`TWG_BUILD_CLIENT_ID`) uses it: Atlassian
+/// documents no device grant for other clients.
 pub const ATLASSIAN_DEVICE_ENDPOINT: &str = "https://auth.atlassian.com/oauth/device/code";
+/// The 3LO authorization endpoint (authorization-code grant).
+pub const ATLASSIAN_AUTHORIZATION_ENDPOINT: &str = "https://auth.atlassian.com/authorize";
+/// Atlassian's 3LO apps ask for tokens for this audience.
+pub const ATLASSIAN_AUDIENCE: &str = "api.atlassian.com";
+/// The callback URL `twg login --web` listens on unless configured; enter exactly this in
+/// the app's settings in the developer console.
+pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8976/callback";
 pub const ATLASSIAN_TOKEN_ENDPOINT: &str = "https://auth.atlassian.com/oauth/token";
 pub const ATLASSIAN_REVOCATION_ENDPOINT: &str = "https://auth.atlassian.com/oauth/revoke";
 pub const ATLASSIAN_RESOURCES_ENDPOINT: &str =
     "https://api.atlassian.com/oauth/token/accessible-resources";
 pub const ATLASSIAN_USERINFO_ENDPOINT: &str = "https://api.atlassian.com/me";
-/// The client id baked in at build time (`TWG_BUILD_CLIENT_ID`), else twg's public id.
-pub const DEFAULT_CLIENT_ID: &str = match option_env!("TWG_BUILD_CLIENT_ID") {
+/// The client id baked in at build time (`TWG_BUILD_CLIENT_ID`), if any.
+pub const BUILD_CLIENT_ID: Option<&str> = option_env!("TWG_BUILD_CLIENT_ID");
+/// The client id used when none is configured: the build's, else twg's public id (which
+/// only a server that registered it knows; Atlassian does not).
+pub const DEFAULT_CLIENT_ID: &str = match BUILD_CLIENT_ID {
     Some(id) => id,
     None => "twg-cli",
 };
@@ -72,6 +85,16 @@ pub struct OAuthSection {
     pub revocation_endpoint: Option<String>,
     pub resources_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
+    /// Where `twg login --web` sends the browser (authorization-code grant).
+    pub authorization_endpoint: Option<String>,
+    /// The callback URL registered for the app; `twg login --web` listens on it (loopback
+    /// http with an explicit port). Default [`DEFAULT_REDIRECT_URI`].
+    pub redirect_uri: Option<String>,
+    /// Sent as `audience` with the authorization request (Atlassian: `api.atlassian.com`).
+    pub audience: Option<String>,
+    /// How a confidential client proves its secret: `client_secret_basic` or
+    /// `client_secret_post`. Default: what the server's metadata allows, Basic first.
+    pub token_endpoint_auth_method: Option<String>,
     /// The server accepts a refresh token again for a short time after rotating it (Atlassian
     /// documents 10 minutes). Only then does twg retry a refresh whose answer was lost.
     /// Default: true for Atlassian's issuer, false for any other.
@@ -145,6 +168,13 @@ pub struct OAuthSettings {
     pub revocation_endpoint: Option<String>,
     pub resources_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
+    pub authorization_endpoint: Option<String>,
+    /// The configured callback URL, or [`DEFAULT_REDIRECT_URI`].
+    pub redirect_uri: String,
+    pub audience: Option<String>,
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// False when `client_id` is only the built-in default (nobody configured one).
+    pub client_id_configured: bool,
 }
 
 impl OAuthSettings {
@@ -153,17 +183,50 @@ impl OAuthSettings {
             issuer: ATLASSIAN_ISSUER.into(),
             client_id: DEFAULT_CLIENT_ID.into(),
             scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
-            device_authorization_endpoint: Some(ATLASSIAN_DEVICE_ENDPOINT.into()),
+            device_authorization_endpoint: BUILD_CLIENT_ID
+                .map(|_| ATLASSIAN_DEVICE_ENDPOINT.to_string()),
             token_endpoint: Some(ATLASSIAN_TOKEN_ENDPOINT.into()),
             revocation_endpoint: Some(ATLASSIAN_REVOCATION_ENDPOINT.into()),
             resources_endpoint: Some(ATLASSIAN_RESOURCES_ENDPOINT.into()),
             userinfo_endpoint: Some(ATLASSIAN_USERINFO_ENDPOINT.into()),
+            authorization_endpoint: Some(ATLASSIAN_AUTHORIZATION_ENDPOINT.into()),
+            redirect_uri: DEFAULT_REDIRECT_URI.into(),
+            audience: Some(ATLASSIAN_AUDIENCE.into()),
+            // Atlassian documents the secret in the request body.
+            token_endpoint_auth_method: Some(AuthMethod::ClientSecretPost),
+            client_id_configured: BUILD_CLIENT_ID.is_some(),
         }
     }
 
     /// True when every endpoint needed for login is known without discovery.
     pub fn is_complete(&self) -> bool {
-        self.device_authorization_endpoint.is_some() && self.token_endpoint.is_some()
+        self.token_endpoint.is_some()
+            && (self.device_authorization_endpoint.is_some()
+                || self.authorization_endpoint.is_some())
+    }
+
+    /// True for Atlassian's own issuer (its defaults and quirks apply).
+    pub fn is_atlassian(&self) -> bool {
+        same_origin(&self.issuer, ATLASSIAN_ISSUER)
+    }
+}
+
+impl OAuthSettings {
+    /// Another issuer: its endpoints come from its discovery document unless given
+    /// explicitly, and Atlassian's audience and client authentication no longer apply.
+    fn for_issuer(self, issuer: String) -> Self {
+        Self {
+            issuer,
+            device_authorization_endpoint: None,
+            token_endpoint: None,
+            revocation_endpoint: None,
+            resources_endpoint: None,
+            userinfo_endpoint: None,
+            authorization_endpoint: None,
+            audience: None,
+            token_endpoint_auth_method: None,
+            ..self
+        }
     }
 }
 
@@ -224,15 +287,7 @@ impl Config {
         let o = file.oauth;
         if let Some(issuer) = o.issuer {
             // A custom issuer: its endpoints come from discovery unless given explicitly.
-            oauth = OAuthSettings {
-                issuer,
-                device_authorization_endpoint: None,
-                token_endpoint: None,
-                revocation_endpoint: None,
-                resources_endpoint: None,
-                userinfo_endpoint: None,
-                ..oauth
-            };
+            oauth = oauth.for_issuer(issuer);
         }
         macro_rules! take {
             ($field:ident) => {
@@ -246,8 +301,23 @@ impl Config {
         take!(revocation_endpoint);
         take!(resources_endpoint);
         take!(userinfo_endpoint);
+        take!(authorization_endpoint);
+        take!(audience);
+        if let Some(uri) = o.redirect_uri {
+            oauth.redirect_uri = uri;
+        }
+        if let Some(m) = &o.token_endpoint_auth_method {
+            oauth.token_endpoint_auth_method =
+                Some(AuthMethod::parse(m).ok_or_else(|| ConfigError::Invalid {
+                    path: crate::paths::config_file(root),
+                    detail: format!(
+                        "oauth.token_endpoint_auth_method `{m}` is not one of client_secret_basic, client_secret_post, none"
+                    ),
+                })?);
+        }
         if let Some(id) = o.client_id {
             oauth.client_id = id;
+            oauth.client_id_configured = true;
         }
         if let Some(scopes) = o.scopes {
             oauth.scopes = scopes;
@@ -262,18 +332,14 @@ impl Config {
         let mut issuer_from_env = false;
         if let Some(issuer) = env("TWG_OAUTH_ISSUER") {
             issuer_from_env = true;
-            oauth = OAuthSettings {
-                issuer: issuer.trim_end_matches('/').to_string(),
-                device_authorization_endpoint: None,
-                token_endpoint: None,
-                revocation_endpoint: None,
-                resources_endpoint: None,
-                userinfo_endpoint: None,
-                ..oauth
-            };
+            oauth = oauth.for_issuer(issuer.trim_end_matches('/').to_string());
         }
         if let Some(id) = env("TWG_OAUTH_CLIENT_ID") {
             oauth.client_id = id.trim().to_string();
+            oauth.client_id_configured = true;
+        }
+        if let Some(uri) = env("TWG_OAUTH_REDIRECT_URI") {
+            oauth.redirect_uri = uri.trim().to_string();
         }
         if let Some(scopes) = env("TWG_OAUTH_SCOPES") {
             oauth.scopes = scopes.split_whitespace().map(str::to_string).collect();
@@ -292,6 +358,7 @@ impl Config {
             ("revocation endpoint", &oauth.revocation_endpoint),
             ("resources endpoint", &oauth.resources_endpoint),
             ("userinfo endpoint", &oauth.userinfo_endpoint),
+            ("authorization endpoint", &oauth.authorization_endpoint),
         ] {
             if let Some(url) = url {
                 validate_url(what, url, &origin("", false))?;

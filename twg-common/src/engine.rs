@@ -512,13 +512,8 @@ impl Engine {
                 tokio::time::sleep(Duration::from_millis(300 * (1 << attempt.min(4)))).await;
             }
             attempt += 1;
-            match refresh::refresh(
-                http,
-                &oauth.client_id,
-                &oauth.token_endpoint,
-                &refresh_token,
-            )
-            .await
+            match refresh::refresh(http, oauth.client(), &oauth.token_endpoint, &refresh_token)
+                .await
             {
                 Ok(set) => {
                     // Lifetimes count from the answer's arrival, by this engine's clock.
@@ -832,6 +827,9 @@ mod tests {
             refresh_token: Some(Secret::new("r")),
             refresh_token_issued_at: obtained,
             halted: None,
+            client_secret: None,
+            client_auth: Default::default(),
+            grant: None,
         }
     }
 

@@ -1,12 +1,20 @@
-//! The device-flow login shared by `twg login` (direct) and twgd's `Login` RPC.
+//! The logins shared by `twg login` (direct) and twgd's `Login` RPC: the device flow
+//! (RFC 8628) for public clients, and the authorization-code flow with PKCE for a user's own
+//! (confidential) OAuth app, which is what Atlassian documents for 3LO apps.
 
 use crate::config::Config;
 use crate::error::EngineError;
+use crate::oauth::authcode::{self, AuthorizationRequest, Callback, CallbackError};
+use crate::oauth::client_auth::{AuthMethod, ClientAuth};
 use crate::oauth::device::{self, DeviceAuthorization, DeviceError};
 use crate::oauth::discovery::{self, Endpoints};
 use crate::oauth::http::HttpClient;
 use crate::oauth::{OAuthError, TokenSet, resources};
-use crate::store::{Credentials, OAuthCredentials, SiteInfo, Store, UserInfo};
+use crate::secret::Secret;
+use crate::store::{Credentials, LoginGrant, OAuthCredentials, SiteInfo, Store, UserInfo};
+
+/// The environment variable that supplies the client secret in development and CI.
+pub const CLIENT_SECRET_ENV: &str = "TWG_OAUTH_CLIENT_SECRET";
 
 /// A login in progress.
 #[derive(Debug)]
@@ -15,6 +23,62 @@ pub struct LoginFlow {
     pub client_id: String,
     pub scopes: Vec<String>,
     http: HttpClient,
+    client_secret: Option<Secret>,
+    client_auth: AuthMethod,
+    grant: LoginGrant,
+    audience: Option<String>,
+}
+
+/// Which login `twg login` runs when not told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Device,
+    Web,
+}
+
+/// Why a web login stopped. Nothing is saved in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum WebLoginError {
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// The code exchange failed (a code injected from another login fails here: its PKCE
+    /// challenge is not ours).
+    #[error(
+        "the authorization server refused the code: {0}. Nothing was saved; run `twg login --web` again"
+    )]
+    Exchange(OAuthError),
+}
+
+/// The secret for `client_id`: `TWG_OAUTH_CLIENT_SECRET` if given, else the one stored by
+/// `twg setup oauth-app` for that same client id.
+pub fn client_secret(
+    client_id: &str,
+    stored: Option<&Credentials>,
+    from_env: Option<Secret>,
+) -> Option<Secret> {
+    from_env.filter(|s| !s.is_empty()).or_else(|| {
+        stored
+            .and_then(|c| c.oauth_app.as_ref())
+            .filter(|a| a.client_id == client_id && !a.client_secret.is_empty())
+            .map(|a| a.client_secret.clone())
+    })
+}
+
+/// `TWG_OAUTH_CLIENT_SECRET` from this process's environment.
+pub fn client_secret_from_env() -> Option<Secret> {
+    std::env::var(CLIENT_SECRET_ENV)
+        .ok()
+        .map(|s| Secret::new(s.trim()))
+        .filter(|s| !s.is_empty())
+}
+
+/// Device login where the server has a device endpoint, web login otherwise.
+pub fn default_method(endpoints: &Endpoints) -> Method {
+    if endpoints.device_authorization.is_some() {
+        Method::Device
+    } else {
+        Method::Web
+    }
 }
 
 /// The scopes to request: the configured ones plus `offline_access`, so a refresh token is issued.
@@ -27,7 +91,7 @@ pub fn login_scopes(configured: &[String]) -> Vec<String> {
 }
 
 impl LoginFlow {
-    /// Resolves the endpoints (discovery when needed).
+    /// Resolves the endpoints (discovery when needed), for a device login.
     pub async fn new(config: &Config, http: HttpClient) -> Result<Self, OAuthError> {
         let endpoints = discovery::resolve(&http, &config.oauth).await?;
         Ok(Self {
@@ -35,7 +99,151 @@ impl LoginFlow {
             client_id: config.oauth.client_id.clone(),
             scopes: login_scopes(&config.oauth.scopes),
             http,
+            client_secret: None,
+            client_auth: AuthMethod::None,
+            grant: LoginGrant::Device,
+            audience: None,
         })
+    }
+
+    /// A device login, or the web login when the server has no device endpoint.
+    pub async fn auto(
+        config: &Config,
+        http: HttpClient,
+        secret: Option<Secret>,
+    ) -> Result<Self, OAuthError> {
+        let flow = Self::new(config, http).await?;
+        match default_method(&flow.endpoints) {
+            Method::Device => Ok(flow),
+            Method::Web => flow.into_web(config, secret),
+        }
+    }
+
+    /// Resolves the endpoints for a web login with `secret` (none for a public client).
+    pub async fn web(
+        config: &Config,
+        http: HttpClient,
+        secret: Option<Secret>,
+    ) -> Result<Self, OAuthError> {
+        Self::new(config, http).await?.into_web(config, secret)
+    }
+
+    fn into_web(mut self, config: &Config, secret: Option<Secret>) -> Result<Self, OAuthError> {
+        let o = &config.oauth;
+        let setup = "register an OAuth 2.0 (3LO) app in the Atlassian developer console and run \
+                     `twg setup oauth-app --client-id <ID>` (see \"Using twg with Atlassian Cloud\" in the README)";
+        if self.endpoints.authorization.is_none() {
+            return Err(OAuthError::Config(format!(
+                "{} advertises no authorization_endpoint, so `twg login --web` cannot be used; \
+                 run `twg login` for the device login, or set oauth.authorization_endpoint",
+                self.endpoints.issuer
+            )));
+        }
+        if o.is_atlassian() && !o.client_id_configured {
+            return Err(OAuthError::Config(format!(
+                "no OAuth app is configured for Atlassian Cloud: {setup}"
+            )));
+        }
+        if o.is_atlassian() && secret.is_none() {
+            return Err(OAuthError::Config(format!(
+                "no client secret is stored for the app {}: Atlassian's 3LO apps are confidential clients; run \
+                 `twg setup oauth-app --client-id {}` (it asks for the secret), or set {CLIENT_SECRET_ENV}",
+                o.client_id, o.client_id
+            )));
+        }
+        if let Some(methods) = &self.endpoints.code_challenge_methods
+            && !methods.iter().any(|m| m == "S256")
+        {
+            return Err(OAuthError::Config(format!(
+                "{} does not support PKCE with S256 (it lists {}); twg will not run an \
+                 authorization-code login without it (RFC 9700 §2.1.1)",
+                self.endpoints.issuer,
+                methods.join(", ")
+            )));
+        }
+        self.client_auth = AuthMethod::choose(
+            secret.is_some(),
+            o.token_endpoint_auth_method,
+            self.endpoints.token_auth_methods.as_deref(),
+        )
+        .map_err(OAuthError::Config)?;
+        self.client_secret = secret;
+        self.grant = LoginGrant::AuthorizationCode;
+        self.audience = o.audience.clone();
+        Ok(self)
+    }
+
+    pub fn method(&self) -> Method {
+        match self.grant {
+            LoginGrant::Device => Method::Device,
+            LoginGrant::AuthorizationCode => Method::Web,
+        }
+    }
+
+    fn client(&self) -> ClientAuth<'_> {
+        ClientAuth {
+            client_id: &self.client_id,
+            secret: self.client_secret.as_ref(),
+            method: self.client_auth,
+        }
+    }
+
+    /// A web login's authorization request (fresh `state` and PKCE) for `redirect_uri`.
+    pub fn authorize(&self, redirect_uri: &str) -> Result<AuthorizationRequest, OAuthError> {
+        authcode::loopback_redirect(redirect_uri).map_err(OAuthError::Config)?;
+        let endpoint =
+            self.endpoints.authorization.as_deref().ok_or_else(|| {
+                OAuthError::Config("the server has no authorization endpoint".into())
+            })?;
+        AuthorizationRequest::new(authcode::RequestParams {
+            authorization_endpoint: endpoint,
+            client_id: &self.client_id,
+            scopes: &self.scopes,
+            redirect_uri,
+            audience: self.audience.as_deref(),
+        })
+    }
+
+    /// Checks what reached the redirect URI and exchanges the code.
+    pub async fn finish_web(
+        &self,
+        request: &AuthorizationRequest,
+        callback: Callback,
+    ) -> Result<TokenSet, WebLoginError> {
+        let code = callback.verify(
+            &request.state,
+            &self.endpoints.issuer,
+            self.endpoints.iss_in_response,
+        )?;
+        authcode::exchange(
+            &self.http,
+            self.client(),
+            &self.endpoints.token,
+            &code,
+            &request.redirect_uri,
+            &request.pkce.verifier,
+        )
+        .await
+        .map_err(WebLoginError::Exchange)
+    }
+
+    /// Which client this login uses, for messages: "id (client_secret_post)".
+    pub fn client_label(&self) -> String {
+        format!("{} ({})", self.client_id, self.client_auth.as_str())
+    }
+
+    /// Revokes a refresh token nobody will use (a login abandoned at the site prompt).
+    pub async fn revoke_unused(&self, tokens: &TokenSet) {
+        if let (Some(endpoint), Some(rt)) = (&self.endpoints.revocation, &tokens.refresh_token) {
+            let _ = crate::oauth::revoke::revoke(
+                &self.http,
+                endpoint,
+                self.client(),
+                rt,
+                crate::oauth::revoke::Hint::RefreshToken,
+            )
+            .await;
+        }
     }
 
     /// Asks for the device and user codes.
@@ -100,6 +308,9 @@ impl LoginFlow {
                 refresh_token: tokens.refresh_token.clone(),
                 refresh_token_issued_at: now,
                 halted: None,
+                client_secret: self.client_secret.clone(),
+                client_auth: self.client_auth,
+                grant: Some(self.grant),
             }),
             user,
             site,
@@ -108,6 +319,7 @@ impl LoginFlow {
             } else {
                 previous.and_then(|p| p.bitbucket_token.clone())
             },
+            oauth_app: previous.and_then(|p| p.oauth_app.clone()),
         }
     }
 }
@@ -192,15 +404,23 @@ mod tests {
         let flow = LoginFlow {
             endpoints: Endpoints {
                 issuer: "https://i.example".into(),
-                device_authorization: "https://i.example/d".into(),
+                device_authorization: Some("https://i.example/d".into()),
+                authorization: None,
                 token: "https://i.example/t".into(),
                 revocation: None,
                 resources: None,
                 userinfo: None,
+                token_auth_methods: None,
+                iss_in_response: false,
+                code_challenge_methods: None,
             },
             client_id: "c".into(),
             scopes: vec![],
             http: HttpClient::new(&config).unwrap(),
+            client_secret: None,
+            client_auth: AuthMethod::None,
+            grant: LoginGrant::Device,
+            audience: None,
         };
         // The answer arrived 10 minutes ago (a login parked at the site prompt).
         let arrived = crate::time::now_unix() - 600;

@@ -86,12 +86,15 @@ pub async fn logout(
     };
     let had_bitbucket = current.bitbucket_token.is_some();
     let keep_bitbucket = had_bitbucket && !all;
-    if keep_bitbucket {
+    // The OAuth app (`twg setup oauth-app`) is settings, not a session: kept unless --all.
+    let keep_app = current.oauth_app.is_some() && !all;
+    if keep_bitbucket || keep_app {
         let remaining = Credentials {
             oauth: None,
             user: None,
             site: None,
-            bitbucket_token: current.bitbucket_token.clone(),
+            bitbucket_token: current.bitbucket_token.clone().filter(|_| keep_bitbucket),
+            oauth_app: current.oauth_app.clone().filter(|_| keep_app),
         };
         store.save(&remaining, &guard)?;
     } else if store.auth_path().exists() {
@@ -136,7 +139,7 @@ async fn revoke_all(http: &HttpClient, oauth: &OAuthCredentials) -> Revocation {
     let work = async {
         let mut failures = Vec::new();
         for (token, hint, what) in tokens {
-            if let Err(e) = revoke(http, endpoint, &oauth.client_id, token, hint).await {
+            if let Err(e) = revoke(http, endpoint, oauth.client(), token, hint).await {
                 tracing::warn!(error = %e, what, "revocation failed");
                 failures.push(format!("{what}: {e}"));
             }
@@ -172,6 +175,9 @@ mod tests {
             refresh_token: Some(Secret::new("rt-SECRET-77b0d3")),
             refresh_token_issued_at: 0,
             halted: None,
+            client_secret: None,
+            client_auth: Default::default(),
+            grant: None,
         }
     }
 

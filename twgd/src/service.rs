@@ -86,6 +86,14 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             last_error: info.last_error.unwrap_or_default(),
             has_bitbucket_token: creds.is_some_and(|c| c.bitbucket_token.is_some()),
             config_path: d.engine().store().auth_path().display().to_string(),
+            client_id: oauth.map(|o| o.client_id.clone()).unwrap_or_default(),
+            client_auth: oauth
+                .map(|o| o.client_auth.as_str().to_string())
+                .unwrap_or_default(),
+            grant: oauth
+                .and_then(|o| o.grant)
+                .map(|g| g.as_str().to_string())
+                .unwrap_or_default(),
             unsaved: match d.unsaved() {
                 None => String::new(),
                 Some(Some(path)) => format!(

@@ -17,71 +17,81 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 use twg_common::config::Config;
-use twg_common::login::{LoginFlow, SiteChoice, choose_site};
+use twg_common::login::{LoginFlow, Method, SiteChoice, WebLoginError, choose_site};
 use twg_common::logout::Revocation;
 use twg_common::oauth::TokenSet;
+use twg_common::oauth::authcode::{AuthorizationRequest, Callback, CallbackError};
 use twg_common::oauth::device::DeviceError;
 use twg_common::oauth::http::HttpClient;
-use twg_common::oauth::revoke::{Hint, revoke};
 use twg_common::rpc::pb;
 use twg_common::secret::Secret;
 use twg_common::store::{SiteInfo, UserInfo};
 
 /// How long approved tokens wait for the client's site choice.
 pub const PENDING_TTL: Duration = Duration::from_secs(300);
+/// How long a web login waits for its callback (the user signs in and consents meanwhile).
+pub const CALLBACK_TTL: Duration = Duration::from_secs(600);
 
-/// An approved login waiting for a site choice.
+/// A login parked between two `Login` calls.
 #[derive(Debug)]
 struct Pending {
     flow: LoginFlow,
-    tokens: TokenSet,
-    user: Option<UserInfo>,
-    sites: Vec<SiteInfo>,
     force: bool,
     bitbucket_token: Option<Secret>,
     /// The config root of the daemon that parked it (tests run several daemons in one process).
     root: PathBuf,
     created: Instant,
+    stage: Stage,
 }
 
-/// Logins approved at the server and waiting for the client's site choice, by `login_id`.
-/// Part of the daemon's state (not a process global), so daemons run in one process (tests)
-/// never see each other's.
+#[derive(Debug)]
+enum Stage {
+    /// Approved tokens waiting for the client's site choice.
+    Site {
+        tokens: TokenSet,
+        user: Option<UserInfo>,
+        sites: Vec<SiteInfo>,
+    },
+    /// A web login waiting for the URL that reached the redirect URI. The PKCE verifier and
+    /// the expected `state` stay here; the client only relays the callback.
+    Callback { request: AuthorizationRequest },
+}
+
+impl Pending {
+    fn expired(&self) -> bool {
+        let ttl = match self.stage {
+            Stage::Site { .. } => PENDING_TTL,
+            Stage::Callback { .. } => CALLBACK_TTL,
+        };
+        self.created.elapsed() > ttl
+    }
+}
+
+/// Logins waiting for the client, by `login_id`. Part of the daemon's state (not a process
+/// global), so daemons run in one process (tests) never see each other's.
 #[derive(Debug, Default)]
 pub struct ParkedLogins(Mutex<HashMap<String, Pending>>);
 
-/// Drops parked logins nobody came back for, revoking their tokens: nothing else will ever
-/// use them, and a live refresh token should not linger at the server.
+/// Drops parked logins nobody came back for, revoking approved tokens: nothing else will
+/// ever use them, and a live refresh token should not linger at the server.
 fn purge_expired(parked: &ParkedLogins) {
     let expired: Vec<Pending> = {
         let mut map = parked.0.lock().expect("pending lock");
         let ids: Vec<String> = map
             .iter()
-            .filter(|(_, p)| p.created.elapsed() > PENDING_TTL)
+            .filter(|(_, p)| p.expired())
             .map(|(id, _)| id.clone())
             .collect();
         ids.iter().filter_map(|id| map.remove(id)).collect()
     };
     for p in expired {
-        tracing::info!("a login waiting for a site choice expired; revoking its tokens");
-        tokio::spawn(async move {
-            if let (Some(endpoint), Some(rt)) =
-                (&p.flow.endpoints.revocation, &p.tokens.refresh_token)
-            {
-                let http = match HttpClient::new(
-                    &Config::load(&p.root).unwrap_or_else(|_| fallback_config(&p.root)),
-                ) {
-                    Ok(h) => h,
-                    Err(_) => return,
-                };
-                let _ = revoke(&http, endpoint, &p.flow.client_id, rt, Hint::RefreshToken).await;
-            }
-        });
+        if let Stage::Site { tokens, .. } = p.stage {
+            tracing::info!("a login waiting for a site choice expired; revoking its tokens");
+            tokio::spawn(async move { p.flow.revoke_unused(&tokens).await });
+        } else {
+            tracing::info!("a web login expired before its callback arrived");
+        }
     }
-}
-
-fn fallback_config(root: &std::path::Path) -> Config {
-    Config::resolve(root, Default::default(), &|_| None).expect("the built-in defaults are valid")
 }
 
 fn status_with_code(mut status: Status, code: &'static str) -> Status {
@@ -146,6 +156,8 @@ pub async fn login(
     let daemon = svc.daemon.clone();
     let root = daemon.engine().store().root().to_path_buf();
     let (tx, rx) = mpsc::channel(16);
+    let stream =
+        Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as LoginStream);
     if !req.login_id.is_empty() {
         let parked = {
             let mut map = daemon.parked_logins.0.lock().expect("pending lock");
@@ -157,22 +169,95 @@ pub async fn login(
         let Some(parked) = parked else {
             return Err(status_with_code(
                 Status::not_found(
-                    "this login is no longer waiting for a site choice (it expired after 5 minutes or was used); run `twg login` again",
+                    "this login is no longer waiting (it expired or was used); run `twg login` again",
                 ),
                 "LOGIN_EXPIRED",
             ));
         };
-        tokio::spawn(choose_and_finish(daemon, parked, req.site, tx));
-        return Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )));
+        match parked.stage {
+            Stage::Site { .. } => {
+                tokio::spawn(choose_and_finish(daemon, parked, req.site, tx));
+            }
+            Stage::Callback { .. } if req.callback_url.is_empty() => {
+                return Err(status_with_code(
+                    Status::invalid_argument(
+                        "this web login needs the URL that reached the redirect URI; run `twg login --web` again",
+                    ),
+                    "LOGIN_FAILED",
+                ));
+            }
+            Stage::Callback { request } => {
+                tokio::spawn(finish_web(
+                    daemon,
+                    parked.flow,
+                    request,
+                    req.callback_url,
+                    Continue {
+                        force: parked.force,
+                        bitbucket_token: parked.bitbucket_token,
+                        root: parked.root,
+                        site: req.site,
+                    },
+                    tx,
+                ));
+            }
+        }
+        return Ok(stream);
     }
     // Re-read config.toml: the user may have changed the issuer since twgd started.
     let config = Config::load(&root).map_err(|e| to_status(&e.into()))?;
     let http = HttpClient::new(&config).map_err(|e| to_status(&e.into()))?;
-    let flow = LoginFlow::new(&config, http)
-        .await
-        .map_err(|e| setup_error("cannot start the login", e))?;
+    let stored = daemon.engine().store().load().ok().flatten();
+    let secret = twg_common::login::client_secret(
+        &config.oauth.client_id,
+        stored.as_ref().map(|l| &l.credentials),
+        Some(Secret::new(req.client_secret.trim())),
+    );
+    let flow = match req.method.as_str() {
+        "device" => LoginFlow::new(&config, http).await,
+        "web" => LoginFlow::web(&config, http, secret).await,
+        "" => LoginFlow::auto(&config, http, secret).await,
+        other => {
+            return Err(status_with_code(
+                Status::invalid_argument(format!("unknown login method `{other}`")),
+                "LOGIN_FAILED",
+            ));
+        }
+    }
+    .map_err(|e| setup_error("cannot start the login", e))?;
+    let bitbucket_token = Some(Secret::new(req.bitbucket_token.trim())).filter(|t| !t.is_empty());
+    if flow.method() == Method::Web {
+        let redirect_uri = Some(req.redirect_uri.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| config.oauth.redirect_uri.clone());
+        let request = flow
+            .authorize(&redirect_uri)
+            .map_err(|e| setup_error("cannot start the web login", e))?;
+        let login_id = new_login_id();
+        let authorize = pb::Authorize {
+            url: request.url.clone(),
+            login_id: login_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            expires_at: twg_common::time::now_unix() + CALLBACK_TTL.as_secs() as i64,
+            client: flow.client_label(),
+        };
+        tracing::info!(client = %flow.client_label(), %redirect_uri, "web login started");
+        daemon.parked_logins.0.lock().expect("pending lock").insert(
+            login_id,
+            Pending {
+                flow,
+                force: req.force,
+                bitbucket_token,
+                root,
+                created: Instant::now(),
+                stage: Stage::Callback { request },
+            },
+        );
+        tx.send(event(pb::login_event::Event::Authorize(authorize)))
+            .await
+            .ok();
+        return Ok(stream);
+    }
     let auth = flow
         .start()
         .await
@@ -186,7 +271,6 @@ pub async fn login(
         interval_seconds: auth.interval.as_secs(),
     }));
     tx.send(first).await.ok();
-    let bitbucket_token = Some(Secret::new(req.bitbucket_token.trim())).filter(|t| !t.is_empty());
     tokio::spawn(async move {
         let progress_tx = tx.clone();
         let waited = tokio::select! {
@@ -210,32 +294,102 @@ pub async fn login(
                 return;
             }
         };
-        let _ = tx
-            .send(progress("Approved; reading your account and sites"))
-            .await;
-        let (user, sites) = flow.identify(&tokens).await;
-        let sites = match sites {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = tx.send(Err(setup_error("cannot list your sites", e))).await;
-                return;
-            }
-        };
-        let parked = Pending {
-            flow,
-            tokens,
-            user,
-            sites,
+        let next = Continue {
             force: req.force,
             bitbucket_token,
             root,
-            created: Instant::now(),
+            site: req.site,
         };
-        choose_and_finish(daemon, parked, req.site, tx).await;
+        identify_and_finish(daemon, flow, tokens, next, tx).await;
     });
-    Ok(Response::new(Box::pin(
-        tokio_stream::wrappers::ReceiverStream::new(rx),
-    )))
+    Ok(stream)
+}
+
+/// What a login carries from its first call to its end.
+struct Continue {
+    force: bool,
+    bitbucket_token: Option<Secret>,
+    root: PathBuf,
+    site: String,
+}
+
+fn new_login_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// Checks the callback a client relayed and exchanges its code, then goes on as a device
+/// login does once approved.
+async fn finish_web(
+    daemon: Arc<Daemon>,
+    flow: LoginFlow,
+    request: AuthorizationRequest,
+    callback_url: String,
+    next: Continue,
+    tx: Tx,
+) {
+    let _ = tx
+        .send(progress("Checking the answer and exchanging the code"))
+        .await;
+    let tokens = match Callback::from_url(&callback_url, &request.redirect_uri) {
+        Ok(cb) => flow.finish_web(&request, cb).await,
+        Err(e) => Err(e.into()),
+    };
+    let tokens = match tokens {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::info!(error = %e, "web login ended without tokens");
+            let _ = tx.send(Err(web_error(e))).await;
+            return;
+        }
+    };
+    tracing::info!(client = %flow.client_label(), "web login: code exchanged");
+    identify_and_finish(daemon, flow, tokens, next, tx).await;
+}
+
+/// Reads the account and sites for fresh tokens, then chooses the site and saves.
+async fn identify_and_finish(
+    daemon: Arc<Daemon>,
+    flow: LoginFlow,
+    tokens: TokenSet,
+    next: Continue,
+    tx: Tx,
+) {
+    let _ = tx
+        .send(progress("Approved; reading your account and sites"))
+        .await;
+    let (user, sites) = flow.identify(&tokens).await;
+    let sites = match sites {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Err(setup_error("cannot list your sites", e))).await;
+            return;
+        }
+    };
+    let parked = Pending {
+        flow,
+        force: next.force,
+        bitbucket_token: next.bitbucket_token,
+        root: next.root,
+        created: Instant::now(),
+        stage: Stage::Site {
+            tokens,
+            user,
+            sites,
+        },
+    };
+    choose_and_finish(daemon, parked, next.site, tx).await;
+}
+
+fn web_error(e: WebLoginError) -> Status {
+    match e {
+        WebLoginError::Callback(CallbackError::Denied(_)) => {
+            status_with_code(Status::permission_denied(e.to_string()), "LOGIN_DENIED")
+        }
+        WebLoginError::Exchange(ref inner) if inner.is_transient() => {
+            status_with_code(Status::unavailable(e.to_string()), "TEMPORARY")
+        }
+        _ => status_with_code(Status::failed_precondition(e.to_string()), "LOGIN_FAILED"),
+    }
 }
 
 type Tx = mpsc::Sender<Result<pb::LoginEvent, Status>>;
@@ -243,7 +397,15 @@ type Tx = mpsc::Sender<Result<pb::LoginEvent, Status>>;
 /// Picks the site from `wanted`; parks the login and asks the client when that is not enough.
 async fn choose_and_finish(daemon: Arc<Daemon>, parked: Pending, wanted: String, tx: Tx) {
     let wanted = Some(wanted.as_str()).filter(|w| !w.trim().is_empty());
-    let site = match choose_site(parked.sites.clone(), wanted) {
+    let Stage::Site { sites, .. } = &parked.stage else {
+        let _ = tx
+            .send(Err(Status::internal(
+                "this login has not been approved yet",
+            )))
+            .await;
+        return;
+    };
+    let site = match choose_site(sites.clone(), wanted) {
         SiteChoice::Chosen(s) => Some(s),
         SiteChoice::NoSites => None,
         SiteChoice::Ask(sites) => return park(&daemon, parked, sites, String::new(), tx).await,
@@ -256,7 +418,7 @@ async fn choose_and_finish(daemon: Arc<Daemon>, parked: Pending, wanted: String,
 }
 
 async fn park(daemon: &Daemon, parked: Pending, sites: Vec<SiteInfo>, unmatched: String, tx: Tx) {
-    let login_id = format!("{:032x}", fastrand::u128(..));
+    let login_id = new_login_id();
     let choice = pb::SiteChoice {
         sites: sites.iter().map(to_pb_site).collect(),
         login_id: login_id.clone(),
@@ -281,12 +443,15 @@ async fn finish(
     site: Option<SiteInfo>,
 ) -> Result<pb::LoginEvent, Status> {
     let store = daemon.engine().store();
+    let Stage::Site { tokens, user, .. } = &p.stage else {
+        return Err(Status::internal("this login has not been approved yet"));
+    };
     // A file that cannot be read must not block a fresh login (that is how users repair it);
-    // only the Bitbucket token is taken from it.
+    // only the Bitbucket token and the OAuth app are taken from it.
     let previous = store.load().ok().flatten().map(|l| l.credentials);
     let mut creds = p.flow.credentials(
-        &p.tokens,
-        p.user.clone(),
+        tokens,
+        user.clone(),
         site.clone(),
         previous.as_ref(),
         p.force,
@@ -303,7 +468,13 @@ async fn finish(
     tracing::info!(site = ?site.as_ref().map(|s| &s.name), "logged in");
     Ok(pb::LoginEvent {
         event: Some(pb::login_event::Event::Done(pb::LoginDone {
-            user: who(p.user.as_ref()),
+            grant: creds
+                .oauth
+                .as_ref()
+                .and_then(|o| o.grant)
+                .map(|g| g.as_str().to_string())
+                .unwrap_or_default(),
+            user: who(user.as_ref()),
             site: site.as_ref().map(to_pb_site),
             config_path: store.auth_path().display().to_string(),
             has_bitbucket_token: creds.bitbucket_token.is_some(),

@@ -23,6 +23,15 @@ pub async fn set_bitbucket_token(ctx: &Ctx, token: Secret) -> Result<(), CliErro
             "the Bitbucket token is empty; nothing was saved",
         ));
     }
+    update_credentials(ctx, |creds| creds.bitbucket_token = Some(token)).await
+}
+
+/// Changes the stored credentials under the lock (read, change, atomic save). The OAuth
+/// tokens are written back as read, so this never races a refresh.
+pub async fn update_credentials(
+    ctx: &Ctx,
+    change: impl FnOnce(&mut Credentials),
+) -> Result<(), CliError> {
     let config = ctx.config()?;
     let store = ctx.store(&config);
     let sandbox = |detail: String| EngineError::Sandbox {
@@ -43,7 +52,7 @@ pub async fn set_bitbucket_token(ctx: &Ctx, token: Secret) -> Result<(), CliErro
         Some(loaded) => loaded.credentials,
         None => Credentials::default(),
     };
-    creds.bitbucket_token = Some(token);
+    change(&mut creds);
     store.save(&creds, &guard)?;
     Ok(())
 }

@@ -51,11 +51,21 @@ impl Cmd {
                 "auth method",
                 "ok",
                 format!(
-                    "OAuth login as {}",
+                    "OAuth login as {}{}",
                     if s.user.is_empty() {
                         "unknown user"
                     } else {
                         &s.user
+                    },
+                    match (
+                        crate::cmd::status::grant_label(&s.grant),
+                        s.client_id.is_empty()
+                    ) {
+                        (_, true) => String::new(),
+                        (Some(how), false) =>
+                            format!(" ({how}, client {} with {})", s.client_id, s.client_auth),
+                        (None, false) =>
+                            format!(" (client {} with {})", s.client_id, s.client_auth),
                     }
                 ),
             ),

@@ -1,14 +1,23 @@
-//! `twg login`: the OAuth device flow (RFC 8628), site selection, and saving.
+//! `twg login`: the OAuth device flow (RFC 8628) or, with `--web` (or when the server has no
+//! device endpoint), the authorization-code flow with PKCE through a loopback callback;
+//! then site selection and saving.
 //!
 //! When twgd runs, the daemon performs the flow (`Login` stream) so the tokens never pass
 //! through this process; otherwise the client does the same work directly, under the same
 //! lock and atomic save. `--with-token` stores an API token read from stdin instead.
+//!
+//! In a web login this process listens on the redirect URI and opens the browser, and twgd
+//! (when it runs) keeps the PKCE verifier and `state` and exchanges the code: the client
+//! relays the callback URL over the owner-only socket. The listener is tied to the user's
+//! terminal (Ctrl-C stops it, a pasted URL can replace it over ssh), and twgd never opens a
+//! network port.
 //!
 //! How an API token is stored: in `[oauth]` with `token_type = "api_token"`
 //! ([`twg_common::logout::API_TOKEN_TYPE`]), no refresh token and `expires_at = 0`. The engine
 //! therefore never tries to refresh it, `twg auth token` prints it as it is, and `twg logout`
 //! removes it without an RFC 7009 call (API tokens are deleted on their own web page).
 
+use crate::callback_listener::{CallbackListener, ListenError};
 use crate::ctx::Ctx;
 use crate::daemon_client::{self, RpcFailure};
 use crate::report::CliError;
@@ -16,7 +25,9 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use twg_common::exit;
-use twg_common::login::{LoginFlow, SiteChoice, choose_site};
+use twg_common::login::{LoginFlow, Method, SiteChoice, WebLoginError, choose_site};
+use twg_common::oauth::TokenSet;
+use twg_common::oauth::authcode::{Callback, CallbackError};
 use twg_common::oauth::device::DeviceError;
 use twg_common::rpc::pb;
 use twg_common::secret::Secret;
@@ -24,9 +35,18 @@ use twg_common::store::{Credentials, OAuthCredentials, SiteInfo, UserInfo};
 
 #[derive(Debug, clap::Args)]
 pub struct Cmd {
-    /// Do not open a browser; just print the URL and code.
+    /// Sign in with the authorization-code flow in a browser (for your own OAuth app, as
+    /// Atlassian 3LO apps need), instead of the device code. Chosen automatically when the
+    /// server has no device login.
+    #[arg(long, conflicts_with = "with_token")]
+    pub web: bool,
+    /// Do not open a browser; just print the URL (and the code). With --web, paste the
+    /// address the browser ended on if it runs on another machine.
     #[arg(long)]
     pub no_browser: bool,
+    /// With --web: how long to wait for the browser's answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
     /// Choose this site (id, name or URL) instead of being asked.
     #[arg(long)]
     pub site: Option<String>,
@@ -50,6 +70,7 @@ struct Done {
     config_path: String,
     has_bitbucket_token: bool,
     via: &'static str,
+    grant: String,
 }
 
 /// Why the daemon path did not finish.
@@ -111,6 +132,10 @@ impl Cmd {
         mut client: twg_common::rpc::Client,
         bitbucket: Option<&Secret>,
     ) -> Result<Done, DaemonLogin> {
+        let redirect_uri = ctx
+            .config()
+            .map(|c| c.oauth.redirect_uri.clone())
+            .unwrap_or_default();
         let mut req = pb::LoginRequest {
             client: Some(ctx.client_info()),
             site: self.site.clone().unwrap_or_default(),
@@ -119,6 +144,16 @@ impl Cmd {
                 .map(|b| b.expose().to_string())
                 .unwrap_or_default(),
             login_id: String::new(),
+            method: if self.web {
+                "web".into()
+            } else {
+                String::new()
+            },
+            redirect_uri,
+            client_secret: twg_common::login::client_secret_from_env()
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default(),
+            callback_url: String::new(),
         };
         let mut started = false;
         let mut spinner = Spinner::new();
@@ -130,7 +165,7 @@ impl Cmd {
                 }
                 Err(status) => return Err(login_status(status, started)),
             };
-            let choice = loop {
+            let next = loop {
                 let ev = match stream.message().await {
                     Ok(Some(ev)) => ev,
                     Ok(None) => {
@@ -147,6 +182,14 @@ impl Cmd {
                 };
                 use pb::login_event::Event;
                 match ev.event {
+                    Some(Event::DeviceCode(_)) if self.web => {
+                        // A twgd from before web logins ignores `method`: do it here instead.
+                        spinner.stop();
+                        return Err(DaemonLogin::Fallback(
+                            "twgd does not know web logins".into(),
+                        ));
+                    }
+                    Some(Event::Authorize(a)) => break Next::Callback(a),
                     Some(Event::DeviceCode(dc)) => {
                         started = true;
                         let complete = Some(dc.verification_uri_complete).filter(|u| !u.is_empty());
@@ -158,7 +201,7 @@ impl Cmd {
                         );
                     }
                     Some(Event::Progress(p)) => spinner.set(&p.message),
-                    Some(Event::ChooseSite(c)) => break c,
+                    Some(Event::ChooseSite(c)) => break Next::Site(c),
                     Some(Event::Done(d)) => {
                         spinner.stop();
                         return Ok(Done {
@@ -171,12 +214,31 @@ impl Cmd {
                             config_path: d.config_path,
                             has_bitbucket_token: d.has_bitbucket_token,
                             via: "daemon",
+                            grant: d.grant,
                         });
                     }
                     None => {}
                 }
             };
             spinner.stop();
+            let choice = match next {
+                Next::Site(c) => c,
+                Next::Callback(a) => {
+                    started = true;
+                    let callback_url = self
+                        .await_callback(&a.url, &a.redirect_uri, &a.client)
+                        .await?;
+                    req = pb::LoginRequest {
+                        client: Some(ctx.client_info()),
+                        site: self.site.clone().unwrap_or_default(),
+                        force: self.force,
+                        login_id: a.login_id,
+                        callback_url,
+                        ..Default::default()
+                    };
+                    continue;
+                }
+            };
             let sites: Vec<SiteInfo> = choice
                 .sites
                 .into_iter()
@@ -205,10 +267,65 @@ impl Cmd {
                     .cloned()
                     .unwrap_or_default(),
                 force: self.force,
-                bitbucket_token: String::new(),
                 login_id: choice.login_id,
+                ..Default::default()
             };
         }
+    }
+
+    /// Web login: listens on the redirect URI, sends the user to `url`, and returns the
+    /// URL that reached the listener (or that the user pasted).
+    async fn await_callback(
+        &self,
+        url: &str,
+        redirect_uri: &str,
+        client: &str,
+    ) -> Result<String, CliError> {
+        let listener = CallbackListener::bind(redirect_uri)
+            .await
+            .map_err(|e| CliError::new("LOGIN_SETUP", exit::FAILURE, e.to_string()))?;
+        eprintln!("! Sign in and allow access in your browser (app {client}):");
+        eprintln!("  {url}");
+        eprintln!("  Waiting for the answer on {redirect_uri}");
+        if !self.no_browser {
+            if open_browser(url) {
+                eprintln!("  (opening your browser)");
+            } else {
+                eprintln!("  (no browser could be opened; open the URL yourself)");
+            }
+        }
+        let timeout = Duration::from_secs(self.timeout.max(1));
+        let listen = listener.wait(timeout);
+        let pasted = async {
+            if !std::io::stdin().is_terminal() {
+                return std::future::pending().await;
+            }
+            eprintln!(
+                "  If the browser runs on another machine, paste the address it ended on here:"
+            );
+            let line = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|_| line)
+            })
+            .await;
+            match line {
+                Ok(Ok(l)) if !l.trim().is_empty() => l.trim().to_string(),
+                _ => std::future::pending().await,
+            }
+        };
+        let query = tokio::select! {
+            r = listen => r.map_err(|e| match e {
+                ListenError::TimedOut { .. } => {
+                    CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string())
+                }
+                _ => CliError::new("LOGIN_FAILED", exit::FAILURE, e.to_string()),
+            })?,
+            pasted = pasted => return Ok(pasted),
+        };
+        let mut base = url::Url::parse(redirect_uri)
+            .map_err(|e| CliError::failure(format!("bad redirect URI: {e}")))?;
+        base.set_query(None);
+        Ok(format!("{base}?{query}"))
     }
 
     /// The device flow in this process (twgd is not running).
@@ -217,55 +334,28 @@ impl Cmd {
         let store = ctx.store(&config);
         let engine = twg_common::engine::Engine::new(store.clone(), config.clone());
         let http = engine.http()?.clone();
-        let flow = LoginFlow::new(&config, http).await.map_err(|e| {
+        let previous = store.load().ok().flatten().map(|l| l.credentials);
+        let secret = twg_common::login::client_secret(
+            &config.oauth.client_id,
+            previous.as_ref(),
+            twg_common::login::client_secret_from_env(),
+        );
+        let flow = if self.web {
+            LoginFlow::web(&config, http, secret).await
+        } else {
+            LoginFlow::auto(&config, http, secret).await
+        }
+        .map_err(|e| {
             CliError::new(
                 "LOGIN_SETUP",
                 exit::FAILURE,
                 format!("cannot start the login: {e}; check the network and the OAuth settings"),
             )
         })?;
-        let auth = flow.start().await.map_err(|e| {
-            CliError::new(
-                "LOGIN_START",
-                exit::FAILURE,
-                format!("the device authorization request failed: {e}; run `twg login` again"),
-            )
-        })?;
-        show_code(
-            &auth.user_code,
-            &auth.verification_uri,
-            auth.verification_uri_complete.clone(),
-            self.no_browser,
-        );
-        let mut spinner = Spinner::new();
-        let handle = spinner.handle();
-        let tokens = flow
-            .wait(&auth, move |d| {
-                handle.set(&format!(
-                    "Waiting for approval (checking every {}s)",
-                    d.as_secs()
-                ))
-            })
-            .await;
-        spinner.stop();
-        let tokens = tokens.map_err(|e| match e {
-            DeviceError::AccessDenied => {
-                CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string())
-            }
-            DeviceError::Expired => {
-                CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string())
-            }
-            DeviceError::OAuth(e) if e.is_transient() => CliError::new(
-                "TEMPORARY",
-                exit::TEMPORARY,
-                format!("login failed: {e}; run `twg login` again"),
-            ),
-            DeviceError::OAuth(e) => CliError::new(
-                "LOGIN_FAILED",
-                exit::FAILURE,
-                format!("login failed: {e}; run `twg login` again"),
-            ),
-        })?;
+        let tokens = match flow.method() {
+            Method::Web => self.direct_web(&flow, &config).await?,
+            Method::Device => self.direct_device(&flow).await?,
+        };
         if tokens.refresh_token.is_none() {
             eprintln!(
                 "! The server issued no refresh token: you will need to log in again when the access token expires"
@@ -278,7 +368,6 @@ impl Cmd {
             ))
         })?;
         let site = pick_site(sites, self.site.as_deref())?;
-        let previous = store.load().ok().flatten().map(|l| l.credentials);
         let mut creds = flow.credentials(
             &tokens,
             user.clone(),
@@ -298,6 +387,79 @@ impl Cmd {
             config_path: store.auth_path().display().to_string(),
             has_bitbucket_token: creds.bitbucket_token.is_some(),
             via: "direct",
+            grant: creds
+                .oauth
+                .as_ref()
+                .and_then(|o| o.grant)
+                .map(|g| g.as_str().to_string())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The web login in this process: listen, send the browser, check, exchange.
+    async fn direct_web(
+        &self,
+        flow: &LoginFlow,
+        config: &twg_common::config::Config,
+    ) -> Result<TokenSet, CliError> {
+        let request = flow.authorize(&config.oauth.redirect_uri).map_err(|e| {
+            CliError::new(
+                "LOGIN_SETUP",
+                exit::FAILURE,
+                format!("cannot start the web login: {e}"),
+            )
+        })?;
+        let callback_url = self
+            .await_callback(&request.url, &request.redirect_uri, &flow.client_label())
+            .await?;
+        let callback = Callback::from_url(&callback_url, &request.redirect_uri)
+            .map_err(|e| web_error(e.into()))?;
+        flow.finish_web(&request, callback).await.map_err(web_error)
+    }
+
+    /// The device flow in this process.
+    async fn direct_device(&self, flow: &LoginFlow) -> Result<TokenSet, CliError> {
+        let auth = flow.start().await.map_err(|e| {
+            CliError::new(
+                "LOGIN_START",
+                exit::FAILURE,
+                format!("the device authorization request failed: {e}; run `twg login` again"),
+            )
+        })?;
+        show_code(
+            &auth.user_code,
+            &auth.verification_uri,
+            auth.verification_uri_complete.clone(),
+            self.no_browser,
+        );
+        let mut spinner = Spinner::new();
+        let handle = spinner.handle();
+        let tokens: Result<TokenSet, DeviceError> = flow
+            .wait(&auth, move |d| {
+                handle.set(&format!(
+                    "Waiting for approval (checking every {}s)",
+                    d.as_secs()
+                ))
+            })
+            .await;
+        spinner.stop();
+        tokens.map_err(|e| match e {
+            DeviceError::AccessDenied => {
+                CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string())
+            }
+            DeviceError::Expired => {
+                CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string())
+            }
+            DeviceError::OAuth(e) if e.is_transient() => CliError::new(
+                "TEMPORARY",
+                exit::TEMPORARY,
+                format!("login failed: {e}; run `twg login` again"),
+            ),
+            DeviceError::OAuth(e) => CliError::new(
+                "LOGIN_FAILED",
+                exit::FAILURE,
+                format!("login failed: {e}; run `twg login` again"),
+            ),
         })
     }
 
@@ -340,14 +502,18 @@ impl Cmd {
                 refresh_token: None,
                 refresh_token_issued_at: 0,
                 halted: None,
+                client_secret: None,
+                client_auth: Default::default(),
+                grant: None,
             }),
             user,
             site,
             bitbucket_token: if self.force {
                 None
             } else {
-                previous.and_then(|p| p.bitbucket_token)
+                previous.as_ref().and_then(|p| p.bitbucket_token.clone())
             },
+            oauth_app: previous.and_then(|p| p.oauth_app),
         };
         twg_common::login::save(&store, &creds)
             .await
@@ -365,6 +531,25 @@ impl Cmd {
             println!("✔ Credentials saved to {}", store.auth_path().display());
         }
         Ok(())
+    }
+}
+
+/// What twgd's login stream asks of the client next.
+enum Next {
+    Site(pb::SiteChoice),
+    Callback(pb::Authorize),
+}
+
+/// A web login that did not get tokens, as the user should see it.
+fn web_error(e: WebLoginError) -> CliError {
+    match &e {
+        WebLoginError::Callback(CallbackError::Denied(_)) => {
+            CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string())
+        }
+        WebLoginError::Exchange(inner) if inner.is_transient() => {
+            CliError::new("TEMPORARY", exit::TEMPORARY, e.to_string())
+        }
+        _ => CliError::new("LOGIN_FAILED", exit::FAILURE, e.to_string()),
     }
 }
 
@@ -395,6 +580,7 @@ fn report(ctx: &Ctx, done: &Done, bitbucket_dropped: bool) {
                 "config_path": done.config_path,
                 "has_bitbucket_token": done.has_bitbucket_token,
                 "via": done.via,
+                "grant": done.grant,
             })
         );
         return;

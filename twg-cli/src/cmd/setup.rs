@@ -1,5 +1,6 @@
-//! `twg setup`: first-run setup (log in, enable upkeep, check PATH), and `twg setup
-//! bitbucket` to set or replace the Bitbucket token alone.
+//! `twg setup`: first-run setup (log in, enable upkeep, check PATH), `twg setup bitbucket`
+//! to set or replace the Bitbucket token alone, and `twg setup oauth-app` to register the
+//! user's own OAuth app (an Atlassian 3LO app) for `twg login --web`.
 
 use crate::ctx::Ctx;
 use crate::report::CliError;
@@ -25,6 +26,24 @@ pub struct Cmd {
 pub enum SetupCommand {
     /// Set or replace the Bitbucket Cloud token (asked without echo).
     Bitbucket(BitbucketCmd),
+    /// Use your own OAuth app (an Atlassian OAuth 2.0 (3LO) app) for `twg login --web`:
+    /// stores its client id and callback URL in config.toml and its secret (asked without
+    /// echo) next to your tokens.
+    OauthApp(OAuthAppCmd),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OAuthAppCmd {
+    /// The app's client id (developer console → your app → Settings).
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+    /// The callback URL entered in the app's settings; it must match exactly. A loopback
+    /// http URL with a port [default: http://localhost:8976/callback].
+    #[arg(long, value_name = "URI")]
+    pub redirect_uri: Option<String>,
+    /// Read the client secret from stdin instead of asking (never pass it as an argument).
+    #[arg(long)]
+    pub with_secret: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -36,8 +55,10 @@ pub struct BitbucketCmd {
 
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
-        if let Some(SetupCommand::Bitbucket(b)) = self.command {
-            return b.run(ctx).await;
+        match self.command {
+            Some(SetupCommand::Bitbucket(b)) => return b.run(ctx).await,
+            Some(SetupCommand::OauthApp(a)) => return a.run(ctx).await,
+            None => {}
         }
         login_if_needed(ctx, self.no_browser, self.site).await?;
         let mut incomplete = Vec::new();
@@ -93,6 +114,125 @@ impl BitbucketCmd {
     }
 }
 
+impl OAuthAppCmd {
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        let client_id = self.client_id.trim().to_string();
+        if client_id.is_empty() || client_id.chars().any(char::is_whitespace) {
+            return Err(CliError::usage(
+                "--client-id needs the app's client id (one word, from the app's Settings page)",
+            ));
+        }
+        if let Some(uri) = &self.redirect_uri {
+            twg_common::oauth::authcode::loopback_redirect(uri).map_err(CliError::usage)?;
+        }
+        let secret = if self.with_secret {
+            crate::prompt::secret_from_stdin("the client secret")?
+        } else {
+            crate::prompt::secret(
+                "Client secret",
+                "or pipe it: `twg setup oauth-app --client-id ID --with-secret < secret.txt`",
+            )?
+        };
+        if secret.is_empty() {
+            return Err(CliError::usage(
+                "the client secret is empty; nothing was saved",
+            ));
+        }
+        let config = ctx.config()?;
+        let config_path = twg_common::paths::config_file(&config.root);
+        // The secret first: a config naming an app whose secret is missing would make the
+        // next login fail, while a stored secret nobody names yet is harmless.
+        let id = client_id.clone();
+        crate::cmd::bitbucket::update_credentials(ctx, move |creds| {
+            // A new secret for the app of the current login (rotated in the console) is used
+            // from the next refresh on.
+            if let Some(o) = creds.oauth.as_mut()
+                && o.client_id == id
+                && o.client_secret.is_some()
+            {
+                o.client_secret = Some(secret.clone());
+            }
+            creds.oauth_app = Some(twg_common::store::OAuthApp {
+                client_id: id,
+                client_secret: secret,
+            });
+        })
+        .await?;
+        write_app_config(&config_path, &client_id, self.redirect_uri.as_deref())?;
+        let config = ctx.config()?;
+        let backend = ctx.store(&config);
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "client_id": client_id,
+                    "redirect_uri": config.oauth.redirect_uri,
+                    "config_path": config_path.display().to_string(),
+                    "secret_stored_in": backend.backend().as_str(),
+                })
+            );
+        } else {
+            println!("✔ OAuth app {client_id} saved to {}", config_path.display());
+            println!(
+                "✔ Client secret stored ({} backend, {})",
+                backend.backend().as_str(),
+                backend.auth_path().display()
+            );
+            println!(
+                "  Callback URL: {} (the app's settings must list exactly this URL)",
+                config.oauth.redirect_uri
+            );
+            println!("  Next: `twg login --web`");
+        }
+        Ok(())
+    }
+}
+
+/// Sets `[oauth] client_id` (and `redirect_uri`) in config.toml, keeping everything else
+/// in the file (comments included) as it was. Atomic, like every twg save.
+fn write_app_config(
+    path: &Path,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+) -> Result<(), CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(CliError::failure(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|_| {
+        CliError::new(
+            "CONFIG",
+            twg_common::exit::CONFIG,
+            format!(
+                "{} is not valid TOML; fix it (or move it away) and run this again",
+                path.display()
+            ),
+        )
+    })?;
+    if !doc.contains_table("oauth") {
+        doc["oauth"] = toml_edit::table();
+    }
+    doc["oauth"]["client_id"] = toml_edit::value(client_id);
+    if let Some(uri) = redirect_uri {
+        doc["oauth"]["redirect_uri"] = toml_edit::value(uri);
+    }
+    if let Some(dir) = path.parent() {
+        twg_common::paths::ensure_private_dir(dir)?;
+    }
+    twg_common::atomic::write_atomic(path, doc.to_string().as_bytes())
+        .map_err(|e| CliError::failure(format!("{e}; nothing else was changed")))?;
+    // The result must still be a valid twg config (e.g. not a client_id of the wrong type).
+    twg_common::config::ConfigFile::load(path)
+        .map_err(|e| CliError::new("CONFIG", twg_common::exit::CONFIG, e.to_string()))?;
+    Ok(())
+}
+
 async fn login_if_needed(
     ctx: &Ctx,
     no_browser: bool,
@@ -118,6 +258,8 @@ async fn login_if_needed(
         force: false,
         with_token: false,
         user: None,
+        web: false,
+        timeout: 300,
     }
     .run(ctx)
     .await

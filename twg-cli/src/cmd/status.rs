@@ -17,6 +17,12 @@ pub struct Snapshot {
     pub user: String,
     pub site: String,
     pub issuer: String,
+    /// The OAuth client of the login (never its secret).
+    pub client_id: String,
+    /// "none" (public client), "client_secret_basic" or "client_secret_post".
+    pub client_auth: String,
+    /// How the login was made: "device", "authorization_code" (`--web`), or "" when unknown.
+    pub grant: String,
     pub backend: String,
     pub access_expires_at: i64,
     pub next_refresh_at: i64,
@@ -138,6 +144,11 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
             if let Some(o) = &c.oauth {
                 s.source = "oauth".into();
                 s.issuer = o.issuer.clone();
+                if !twg_common::logout::is_api_token(o) {
+                    s.client_id = o.client_id.clone();
+                    s.client_auth = o.client_auth.as_str().into();
+                    s.grant = o.grant.map(|g| g.as_str().to_string()).unwrap_or_default();
+                }
                 s.access_expires_at = o.expires_at;
                 s.has_refresh_token = o.refresh_token.is_some();
                 s.halted = o.halted.as_ref().map(|h| match h.reason {
@@ -192,6 +203,15 @@ impl Cmd {
     }
 }
 
+/// "web (authorization code + PKCE)" / "device code", for people.
+pub fn grant_label(grant: &str) -> Option<&'static str> {
+    match grant {
+        "authorization_code" => Some("web (authorization code with PKCE)"),
+        "device" => Some("device code"),
+        _ => None,
+    }
+}
+
 fn print_text(s: &Snapshot) {
     let source = match s.source.as_str() {
         "env" => "environment variables (TWG_TOKEN)",
@@ -207,6 +227,12 @@ fn print_text(s: &Snapshot) {
     }
     if s.source == "oauth" {
         println!("Issuer:             {}", s.issuer);
+        if !s.client_id.is_empty() {
+            println!("Client:             {} ({})", s.client_id, s.client_auth);
+        }
+        if let Some(how) = grant_label(&s.grant) {
+            println!("Login method:       {how}");
+        }
         println!(
             "Access token:       expires {} ({})",
             relative(s.access_expires_at),

@@ -46,11 +46,12 @@ fn client(
     OAuthError,
 > {
     let bad = |what: &str, e: url::ParseError| OAuthError::Config(format!("bad {what}: {e}"));
+    let device = device_endpoint(endpoints)?;
     Ok(
         oauth2::basic::BasicClient::new(oauth2::ClientId::new(client_id.to_string()))
             .set_auth_type(oauth2::AuthType::RequestBody)
             .set_device_authorization_url(
-                oauth2::DeviceAuthorizationUrl::new(endpoints.device_authorization.clone())
+                oauth2::DeviceAuthorizationUrl::new(device.to_string())
                     .map_err(|e| bad("device authorization endpoint", e))?,
             )
             .set_token_uri(
@@ -58,6 +59,16 @@ fn client(
                     .map_err(|e| bad("token endpoint", e))?,
             ),
     )
+}
+
+/// The device authorization endpoint, or the error that says how to log in instead.
+pub fn device_endpoint(endpoints: &Endpoints) -> Result<&str, OAuthError> {
+    endpoints.device_authorization.as_deref().ok_or_else(|| {
+        OAuthError::Config(format!(
+            "{} offers no device login (RFC 8628); use `twg login --web`",
+            endpoints.issuer
+        ))
+    })
 }
 
 /// Step 1: ask for a device code and user code.
@@ -73,7 +84,7 @@ pub async fn start(
         .add_scopes(scopes.iter().map(|s| oauth2::Scope::new(s.clone())))
         .request_async(&http.oauth2())
         .await
-        .map_err(|e| OAuthError::from_request(&endpoints.device_authorization, e))?;
+        .map_err(|e| OAuthError::from_request(device_endpoint(endpoints).unwrap_or_default(), e))?;
     Ok(DeviceAuthorization {
         verification_uri: inner.verification_uri().to_string(),
         verification_uri_complete: inner

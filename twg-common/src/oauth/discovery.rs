@@ -10,11 +10,21 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoints {
     pub issuer: String,
-    pub device_authorization: String,
+    /// RFC 8628; `None` when the server has no device grant (Atlassian for 3LO apps).
+    pub device_authorization: Option<String>,
+    /// RFC 6749 §3.1; `None` when the server offers only the device grant.
+    pub authorization: Option<String>,
     pub token: String,
     pub revocation: Option<String>,
     pub resources: Option<String>,
     pub userinfo: Option<String>,
+    /// `token_endpoint_auth_methods_supported`, when the metadata lists it.
+    pub token_auth_methods: Option<Vec<String>>,
+    /// RFC 9207 `authorization_response_iss_parameter_supported`: the server promises `iss`
+    /// in every authorization response, so an answer without one is refused.
+    pub iss_in_response: bool,
+    /// `code_challenge_methods_supported`, when the metadata lists it.
+    pub code_challenge_methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -26,6 +36,11 @@ struct Metadata {
     userinfo_endpoint: Option<String>,
     /// twg extension: where the list of accessible sites lives.
     accessible_resources_endpoint: Option<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+    code_challenge_methods_supported: Option<Vec<String>>,
 }
 
 /// The RFC 8414 §3 well-known URL, then the OpenID Connect one.
@@ -57,14 +72,19 @@ pub async fn resolve(http: &HttpClient, settings: &OAuthSettings) -> Result<Endp
     let device = pick(
         &settings.device_authorization_endpoint,
         m.and_then(|m| m.device_authorization_endpoint.as_ref()),
-    )
-    .ok_or_else(|| {
-        OAuthError::Config(format!(
-            "the authorization server {} does not advertise a device_authorization_endpoint (RFC 8628); \
-             set oauth.device_authorization_endpoint in config.toml",
+    );
+    let authorization = pick(
+        &settings.authorization_endpoint,
+        m.and_then(|m| m.authorization_endpoint.as_ref()),
+    );
+    if device.is_none() && authorization.is_none() {
+        return Err(OAuthError::Config(format!(
+            "the authorization server {} advertises neither a device_authorization_endpoint (RFC 8628) \
+             nor an authorization_endpoint; set oauth.device_authorization_endpoint or \
+             oauth.authorization_endpoint in config.toml",
             settings.issuer
-        ))
-    })?;
+        )));
+    }
     let token = pick(&settings.token_endpoint, m.and_then(|m| m.token_endpoint.as_ref()))
         .ok_or_else(|| {
             OAuthError::Config(format!(
@@ -75,6 +95,7 @@ pub async fn resolve(http: &HttpClient, settings: &OAuthSettings) -> Result<Endp
     let endpoints = Endpoints {
         issuer: settings.issuer.clone(),
         device_authorization: device,
+        authorization,
         token,
         revocation: pick(
             &settings.revocation_endpoint,
@@ -88,12 +109,16 @@ pub async fn resolve(http: &HttpClient, settings: &OAuthSettings) -> Result<Endp
             &settings.userinfo_endpoint,
             m.and_then(|m| m.userinfo_endpoint.as_ref()),
         ),
+        token_auth_methods: m.and_then(|m| m.token_endpoint_auth_methods_supported.clone()),
+        iss_in_response: m.is_some_and(|m| m.authorization_response_iss_parameter_supported),
+        code_challenge_methods: m.and_then(|m| m.code_challenge_methods_supported.clone()),
     };
     for (what, url) in [
         (
             "device authorization endpoint",
-            Some(&endpoints.device_authorization),
+            endpoints.device_authorization.as_ref(),
         ),
+        ("authorization endpoint", endpoints.authorization.as_ref()),
         ("token endpoint", Some(&endpoints.token)),
         ("revocation endpoint", endpoints.revocation.as_ref()),
         ("resources endpoint", endpoints.resources.as_ref()),

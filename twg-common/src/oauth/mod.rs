@@ -1,6 +1,8 @@
 //! OAuth 2.1 client side: HTTP client, discovery (RFC 8414), refresh (RFC 6749 §6), the
 //! device flow (RFC 8628), revocation (RFC 7009), and the accessible-resources lookup.
 
+pub mod authcode;
+pub mod client_auth;
 pub mod device;
 pub mod discovery;
 pub mod error;

@@ -6,6 +6,7 @@
 //! answer lost" (the refresh token may be spent; a strict server revokes the grant on reuse).
 
 use super::TokenSet;
+use super::client_auth::ClientAuth;
 use super::error::{OAuthError, chain};
 use super::http::{HttpClient, read_capped};
 use crate::secret::Secret;
@@ -14,22 +15,39 @@ use crate::secret::Secret;
 /// follows and hold the credential lock.
 pub async fn refresh(
     http: &HttpClient,
-    client_id: &str,
+    client: ClientAuth<'_>,
     token_endpoint: &str,
     refresh_token: &Secret,
 ) -> Result<TokenSet, OAuthError> {
+    token_request(
+        http,
+        client,
+        token_endpoint,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ],
+    )
+    .await
+}
+
+/// One token-endpoint request (RFC 6749 §3.2) with `form` and the client's authentication,
+/// its answer classified by whether the request may have been acted on.
+pub async fn token_request(
+    http: &HttpClient,
+    client: ClientAuth<'_>,
+    token_endpoint: &str,
+    form: &[(&str, &str)],
+) -> Result<TokenSet, OAuthError> {
     let url = url::Url::parse(token_endpoint)
         .map_err(|e| OAuthError::Config(format!("bad token endpoint {token_endpoint}: {e}")))?;
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token.expose()),
-        ("client_id", client_id),
-    ];
-    let resp = http
-        .reqwest()
-        .post(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(&form)
+    let resp = client
+        .apply(
+            http.reqwest()
+                .post(url)
+                .header(reqwest::header::ACCEPT, "application/json"),
+            form,
+        )
         .send()
         .await;
     let resp = match resp {

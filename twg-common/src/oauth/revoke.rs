@@ -3,6 +3,7 @@
 //! A plain form POST rather than `oauth2`'s revocation helper, which refuses non-HTTPS URLs
 //! even on loopback. The URL itself was validated (https, or http on loopback only).
 
+use super::client_auth::ClientAuth;
 use super::error::{OAuthError, sanitize};
 use super::http::{HttpClient, read_capped};
 use crate::secret::Secret;
@@ -18,7 +19,7 @@ pub enum Hint {
 pub async fn revoke(
     http: &HttpClient,
     endpoint: &str,
-    client_id: &str,
+    client: ClientAuth<'_>,
     token: &Secret,
     hint: Hint,
 ) -> Result<(), OAuthError> {
@@ -26,15 +27,13 @@ pub async fn revoke(
         Hint::AccessToken => "access_token",
         Hint::RefreshToken => "refresh_token",
     };
-    let resp = http
-        .reqwest()
-        .post(endpoint)
-        .header("accept", "application/json")
-        .form(&[
-            ("token", token.expose()),
-            ("token_type_hint", hint),
-            ("client_id", client_id),
-        ])
+    let resp = client
+        .apply(
+            http.reqwest()
+                .post(endpoint)
+                .header("accept", "application/json"),
+            &[("token", token.expose()), ("token_type_hint", hint)],
+        )
         .send()
         .await
         .map_err(|e| {

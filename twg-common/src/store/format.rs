@@ -18,6 +18,9 @@
 //! obtained_at = 1795993200
 //! refresh_token = "..."  # absent with the keyring backend
 //! refresh_token_issued_at = 1795993200
+//! client_secret = "..."  # confidential clients (`twg login --web`); absent with the keyring
+//! client_auth = "client_secret_post"   # or client_secret_basic; absent for public clients
+//! grant = "authorization_code"         # or "device"
 //!
 //! [user]
 //! name = "Ada"
@@ -31,11 +34,16 @@
 //!
 //! [bitbucket]
 //! token = "..."          # absent with the keyring backend
+//!
+//! [oauth_app]            # `twg setup oauth-app`: the app the next `twg login --web` uses
+//! client_id = "..."
+//! client_secret = "..."  # absent with the keyring backend
 //! ```
 
 use crate::config::BackendKind;
+use crate::oauth::client_auth::AuthMethod;
 use crate::secret::Secret;
-use crate::store::{Credentials, OAuthCredentials, SiteInfo, UserInfo};
+use crate::store::{Credentials, LoginGrant, OAuthApp, OAuthCredentials, SiteInfo, UserInfo};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -71,6 +79,17 @@ pub struct AuthFile {
     pub site: Option<SiteInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bitbucket: Option<BitbucketSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth_app: Option<OAuthAppSection>,
+}
+
+/// `[oauth_app]`: the app registered by `twg setup oauth-app`.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct OAuthAppSection {
+    pub client_id: String,
+    /// Absent with the keyring backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -96,6 +115,17 @@ pub struct OAuthSection {
     pub refresh_token_issued_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halted: Option<crate::store::Halt>,
+    /// Absent with the keyring backend and for public clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "is_public")]
+    pub client_auth: AuthMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<LoginGrant>,
+}
+
+fn is_public(m: &AuthMethod) -> bool {
+    *m == AuthMethod::None
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -151,12 +181,19 @@ impl AuthFile {
                 refresh_token: o.refresh_token.clone(),
                 refresh_token_issued_at: o.refresh_token_issued_at,
                 halted: o.halted.clone(),
+                client_secret: o.client_secret.clone(),
+                client_auth: o.client_auth,
+                grant: o.grant,
             }),
             user: c.user.clone(),
             site: c.site.clone(),
             bitbucket: c.bitbucket_token.as_ref().map(|t| BitbucketSection {
                 token: Some(t.clone()),
                 in_keyring: false,
+            }),
+            oauth_app: c.oauth_app.as_ref().map(|a| OAuthAppSection {
+                client_id: a.client_id.clone(),
+                client_secret: Some(a.client_secret.clone()),
             }),
         }
     }
@@ -177,10 +214,17 @@ impl AuthFile {
                 refresh_token: o.refresh_token,
                 refresh_token_issued_at: o.refresh_token_issued_at,
                 halted: o.halted,
+                client_secret: o.client_secret,
+                client_auth: o.client_auth,
+                grant: o.grant,
             }),
             user: self.user,
             site: self.site,
             bitbucket_token: self.bitbucket.and_then(|b| b.token),
+            oauth_app: self.oauth_app.map(|a| OAuthApp {
+                client_id: a.client_id,
+                client_secret: a.client_secret.unwrap_or_default(),
+            }),
         }
     }
 }

@@ -40,6 +40,12 @@ struct EntryData {
     refresh_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bitbucket_token: Option<Secret>,
+    /// The login's client secret (confidential clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<Secret>,
+    /// The `[oauth_app]` secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_client_secret: Option<Secret>,
     #[serde(default)]
     expires_at: i64,
     #[serde(default)]
@@ -57,6 +63,8 @@ impl EntryData {
             access_token: o.map(|o| o.access_token.clone()),
             refresh_token: o.and_then(|o| o.refresh_token.clone()),
             bitbucket_token: c.bitbucket_token.clone(),
+            client_secret: o.and_then(|o| o.client_secret.clone()),
+            app_client_secret: c.oauth_app.as_ref().map(|a| a.client_secret.clone()),
             expires_at: o.map_or(0, |o| o.expires_at),
             obtained_at: o.map_or(0, |o| o.obtained_at),
             refresh_token_issued_at: o.map_or(0, |o| o.refresh_token_issued_at),
@@ -233,6 +241,7 @@ pub(super) fn fill(store: &Store, file: AuthFile) -> Result<Credentials, StoreEr
     if let Some(o) = creds.oauth.as_mut() {
         o.access_token = data.access_token.unwrap_or_default();
         o.refresh_token = data.refresh_token;
+        o.client_secret = data.client_secret;
         if data.generation > file_generation {
             // A crash after the keyring write: the keyring's timing matches its tokens.
             o.expires_at = data.expires_at;
@@ -241,6 +250,9 @@ pub(super) fn fill(store: &Store, file: AuthFile) -> Result<Credentials, StoreEr
         }
     }
     creds.bitbucket_token = data.bitbucket_token;
+    if let Some(app) = creds.oauth_app.as_mut() {
+        app.client_secret = data.app_client_secret.unwrap_or_default();
+    }
     Ok(creds)
 }
 
@@ -262,6 +274,10 @@ pub(super) fn save(
     if let Some(o) = file.oauth.as_mut() {
         o.access_token = None;
         o.refresh_token = None;
+        o.client_secret = None;
+    }
+    if let Some(a) = file.oauth_app.as_mut() {
+        a.client_secret = None;
     }
     file.bitbucket = credentials
         .bitbucket_token
@@ -324,6 +340,9 @@ mod tests {
                 refresh_token: Some(Secret::new("rt")),
                 refresh_token_issued_at: 10,
                 halted: None,
+                client_secret: None,
+                client_auth: Default::default(),
+                grant: None,
             }),
             bitbucket_token: Some(Secret::new("bb")),
             ..Default::default()

@@ -12,6 +12,7 @@ pub mod keyring;
 
 use crate::config::BackendKind;
 use crate::lock::LockGuard;
+use crate::oauth::client_auth::{AuthMethod, ClientAuth};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,36 @@ pub struct Credentials {
     pub user: Option<UserInfo>,
     pub site: Option<SiteInfo>,
     pub bitbucket_token: Option<Secret>,
+    /// The user's own OAuth app (`twg setup oauth-app`), for the next `twg login --web`.
+    /// Kept across logouts, like the Bitbucket token.
+    pub oauth_app: Option<OAuthApp>,
+}
+
+/// A registered OAuth app: its id and secret. The other settings (callback URL) are not
+/// secret and live in `config.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OAuthApp {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// How the stored tokens were obtained (shown by `auth status` and `doctor`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginGrant {
+    /// RFC 8628 device authorization.
+    Device,
+    /// RFC 6749 §4.1 with PKCE (`twg login --web`).
+    AuthorizationCode,
+}
+
+impl LoginGrant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginGrant::Device => "device",
+            LoginGrant::AuthorizationCode => "authorization_code",
+        }
+    }
 }
 
 /// OAuth tokens and where they were issued; refresh must go back to the same endpoint.
@@ -74,6 +105,26 @@ pub struct OAuthCredentials {
     /// a new login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halted: Option<Halt>,
+    /// A confidential client's secret, sent with every refresh and revocation of this login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// How the client authenticates at the token and revocation endpoints.
+    #[serde(default)]
+    pub client_auth: AuthMethod,
+    /// `None` for logins saved before twg recorded it (device logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<LoginGrant>,
+}
+
+impl OAuthCredentials {
+    /// This login's client identity for token and revocation requests.
+    pub fn client(&self) -> ClientAuth<'_> {
+        ClientAuth {
+            client_id: &self.client_id,
+            secret: self.client_secret.as_ref(),
+            method: self.client_auth,
+        }
+    }
 }
 
 /// Why the stored refresh token must not be spent again.
