@@ -27,7 +27,9 @@
 //   SCREENSHOT          if set, write a PNG of the final page (success or failure) there
 //   APPROVE_PASSWORD    password typed into oidc-provider's dev login (default "x")
 
-import { chromium } from 'playwright-core';
+import {
+  DEFAULT_CHROMIUM, launchChromium, openRestrictedPage, short, sleep, stripAnsi,
+} from './browser.mjs';
 
 const started = Date.now();
 const log = (msg) => process.stderr.write(`approve-device: ${msg}\n`);
@@ -74,7 +76,7 @@ if (!login) usage('--login must not be empty');
 const TIMEOUT_MS = Math.round(Number(process.env.APPROVE_TIMEOUT || 30) * 1000);
 const deadline = started + TIMEOUT_MS;
 const STALL_MS = 10_000; // same document after an action for this long => fail
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM || DEFAULT_CHROMIUM;
 const PASSWORD = process.env.APPROVE_PASSWORD || 'x';
 const SCREENSHOT = process.env.SCREENSHOT || '';
 
@@ -99,8 +101,7 @@ async function finish(code, { result, error } = {}) {
   finished = true;
   clearTimeout(watchdog);
   await screenshot();
-  // eslint-disable-next-line no-control-regex
-  if (error) log(`FAILED: ${String(error).replace(/\x1b\[[0-9;]*m/g, '')}`);
+  if (error) log(`FAILED: ${stripAnsi(error)}`);
   try {
     await Promise.race([browser?.close(), sleep(3000)]);
   } catch { /* ignore */ }
@@ -115,17 +116,7 @@ const watchdog = setTimeout(() => {
 
 process.on('unhandledRejection', (e) => finish(1, { error: `unexpected error: ${e?.stack || e}` }));
 
-const short = (t) => (t.length > 300 ? `${t.slice(0, 300)}...` : t);
-function sleep(ms) { return new Promise((r) => { setTimeout(r, ms); }); }
 const remaining = () => Math.max(0, deadline - Date.now());
-
-function isAllowedUrl(u) {
-  let url;
-  try { url = new URL(u); } catch { return false; }
-  if (!['http:', 'https:'].includes(url.protocol)) return true; // data:, blob:, about:
-  const h = url.hostname;
-  return h === target.hostname || h === '127.0.0.1' || h === 'localhost' || h === '[::1]' || h === '::1';
-}
 
 // ---- page detection (runs inside the page) ----------------------------------------
 function detect() {
@@ -174,33 +165,14 @@ function detect() {
 async function main() {
   log(`${mode} user_code=${userCode} at ${verificationUri}`);
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: Math.min(20_000, remaining()),
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium(CHROMIUM, Math.min(20_000, remaining()));
   } catch (e) {
     await finish(4, { error: `could not launch ${CHROMIUM}: ${e.message.split('\n')[0]}` });
     return;
   }
-  const context = await browser.newContext({ viewport: { width: 800, height: 900 } });
   // Only talk to the IdP (and loopback); e.g. oidc-provider's pages @import Google
   // Fonts, which must not be fetched (and may hang without network).
-  await context.route('**/*', (route) => (
-    isAllowedUrl(route.request().url()) ? route.continue() : route.abort('blockedbyclient')
-  ));
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('dialog', (d) => d.accept().catch(() => {}));
+  ({ page } = await openRestrictedPage(browser, target.hostname));
 
   lastStep = `open ${verificationUri}`;
   const resp = await page.goto(verificationUri, { waitUntil: 'domcontentloaded', timeout: remaining() });

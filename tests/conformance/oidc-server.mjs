@@ -18,6 +18,18 @@
 //   EXTRA_SCOPES       space-separated extra scopes to support (besides openid offline_access)
 //   OIDC_QUIET=1       do not log provider events to stderr
 //
+// Optional confidential client for the authorization-code flow (`twg login --web`),
+// enabled by setting WEB_CLIENT_SECRET (WEB_REDIRECT_URI is then required):
+//   WEB_CLIENT_ID      client id (default twg-web)
+//   WEB_CLIENT_SECRET  client secret
+//   WEB_REDIRECT_URI   the one registered redirect URI: http on a loopback host, e.g.
+//                      http://127.0.0.1:8765/callback (matched exactly, port included)
+//   WEB_AUTH_METHOD    client_secret_basic (default) or client_secret_post
+//   WEB_AUTH_STRICT    1 (default): discovery advertises only `none` + WEB_AUTH_METHOD
+//                      and the token/revocation/introspection endpoints reject the other
+//                      secret method with invalid_client. 0: oidc-provider's own lax
+//                      behaviour (both advertised, both accepted).
+//
 // Behaviour worth knowing (oidc-provider 9.x, as configured here):
 //   * refresh tokens are only issued when `offline_access` is in the granted scope;
 //   * every refresh rotates the refresh token; reusing a rotated one -> invalid_grant
@@ -27,6 +39,11 @@
 //   * polling a device_code again after it was exchanged -> invalid_grant and the grant
 //     is revoked;
 //   * revoking a refresh token revokes the whole grant (default revokeGrantPolicy).
+//   * web client: PKCE (S256, the only method oidc-provider 9 implements) is required;
+//     the authorization response carries `iss` (RFC 9207, always on in oidc-provider 9);
+//     `offline_access` (hence a refresh token) is only kept when the request has
+//     prompt=consent, and prompt=consent always shows the consent page; every token
+//     request (code exchange, refresh, revocation, introspection) must carry the secret.
 
 // oidc-provider prints its "you SHOULD change ..." notices with console.info
 // (i.e. to stdout). Keep stdout reserved for the single OIDC_ISSUER line.
@@ -55,6 +72,35 @@ const ACCESS_TOKEN_TTL = num('ACCESS_TOKEN_TTL', 3600);
 const REFRESH_TOKEN_TTL = num('REFRESH_TOKEN_TTL', 14 * 24 * 60 * 60);
 const DEVICE_CODE_TTL = num('DEVICE_CODE_TTL', 600);
 const QUIET = env.OIDC_QUIET === '1';
+
+const fatal = (msg) => { console.error(`oidc-server: ${msg}`); process.exit(2); };
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const WEB = (() => {
+  const secret = env.WEB_CLIENT_SECRET || '';
+  if (!secret) {
+    const stray = ['WEB_CLIENT_ID', 'WEB_REDIRECT_URI', 'WEB_AUTH_METHOD', 'WEB_AUTH_STRICT'].filter((k) => env[k]);
+    if (stray.length) fatal(`${stray.join(', ')} set but WEB_CLIENT_SECRET is not`);
+    return null;
+  }
+  const clientId = env.WEB_CLIENT_ID || 'twg-web';
+  if (clientId === CLIENT_ID) fatal(`WEB_CLIENT_ID must differ from CLIENT_ID (${CLIENT_ID})`);
+  const redirectUri = env.WEB_REDIRECT_URI || '';
+  if (!redirectUri) fatal('WEB_CLIENT_SECRET is set but WEB_REDIRECT_URI is not');
+  let u;
+  try { u = new URL(redirectUri); } catch { fatal(`WEB_REDIRECT_URI is not a URL: ${redirectUri}`); }
+  if (u.protocol !== 'http:' || !LOOPBACK_HOSTS.has(u.hostname) || u.hash || redirectUri.includes('#')) {
+    fatal(`WEB_REDIRECT_URI must be http://127.0.0.1|localhost|[::1][:port]/path without fragment: ${redirectUri}`);
+  }
+  const authMethod = env.WEB_AUTH_METHOD || 'client_secret_basic';
+  if (!['client_secret_basic', 'client_secret_post'].includes(authMethod)) {
+    fatal(`WEB_AUTH_METHOD must be client_secret_basic or client_secret_post, not ${authMethod}`);
+  }
+  const strictRaw = env.WEB_AUTH_STRICT ?? '1';
+  if (!['0', '1'].includes(strictRaw)) fatal(`WEB_AUTH_STRICT must be 0 or 1, not ${strictRaw}`);
+  return {
+    clientId, secret, redirectUri, authMethod, strict: strictRaw === '1',
+  };
+})();
 
 const BASE_SCOPES = ['openid', 'offline_access'];
 const EXTRA_SCOPES = (env.EXTRA_SCOPES || '').split(/\s+/).filter(Boolean);
@@ -93,7 +139,34 @@ const configuration = {
       response_types: [],
       redirect_uris: [],
     },
+    // Confidential client for the authorization-code flow. application_type `web`,
+    // not `native`: oidc-provider accepts http loopback redirect URIs for both (web
+    // clients may use http unless they use the implicit grant), but for native clients
+    // it ignores the port of loopback redirect URIs (RFC 8252 section 7.3), whereas web
+    // clients must match the registered URI exactly. twg's redirect URI is fixed by
+    // configuration, so exact matching is what we want to test.
+    ...(WEB ? [{
+      client_id: WEB.clientId,
+      client_secret: WEB.secret,
+      client_name: 'twg web login',
+      application_type: 'web',
+      token_endpoint_auth_method: WEB.authMethod,
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: [WEB.redirectUri],
+    }] : []),
   ],
+  // Strict mode: advertise exactly what the clients are registered for, so a client
+  // choosing its method from the metadata is tested (see also enforceWebAuthMethod).
+  ...(WEB ? {
+    clientAuthMethods: WEB.strict
+      ? ['none', WEB.authMethod]
+      : ['none', 'client_secret_basic', 'client_secret_post'],
+  } : {}),
+  // PKCE for every authorization-code request, confidential clients included
+  // (oidc-provider's default only forces it on public clients). oidc-provider 9
+  // implements S256 only (`plain` is rejected), there is no `methods` option any more.
+  pkce: { required: () => true },
   scopes: SCOPES,
   claims: { openid: ['sub'] },
   jwks: { keys: [signingJwk] },
@@ -118,7 +191,8 @@ const configuration = {
   ),
   // Auto-consent: once the user has logged in, grant the requested scopes that we
   // support (always including openid + offline_access when requested), so the
-  // consent prompt never shows up.
+  // consent prompt does not show up on its own. It still does when the request says
+  // prompt=consent (the web flow): devInteractions' consent page, one Continue button.
   loadExistingGrant: async (ctx) => {
     const grantId = ctx.oidc.result?.consent?.grantId
       || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
@@ -160,6 +234,28 @@ ${Object.entries(out).map(([k, v]) => `<pre><strong>${esc(k)}</strong>: ${esc(v)
 
 const provider = new Provider(ISSUER, configuration);
 
+// Which client authentication a token/revocation/introspection request used (as
+// sent, not as registered), for the event log.
+const TOKEN_PATHS = new Set(['/token', '/token/revocation', '/token/introspection']);
+function basicClientId(ctx) {
+  const m = /^basic\s+(\S+)$/i.exec(ctx.headers?.authorization || '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i === -1) return undefined;
+  try { return decodeURIComponent(decoded.slice(0, i).replace(/\+/g, '%20')); } catch { return undefined; }
+}
+function authUsed(ctx) {
+  if (!ctx || !TOKEN_PATHS.has(ctx.path)) return '';
+  const body = ctx.oidc?.body || {};
+  const clientId = ctx.oidc?.client?.clientId || basicClientId(ctx) || body.client_id || '?';
+  let method = 'none';
+  if (/^basic\s/i.test(ctx.headers?.authorization || '')) method = 'client_secret_basic';
+  else if (body.client_secret !== undefined) method = 'client_secret_post';
+  else if (body.client_assertion !== undefined) method = 'client_assertion';
+  return ` [client=${clientId} auth=${method}]`;
+}
+
 for (const ev of [
   'device_authorization.success', 'device_authorization.error',
   'grant.success', 'grant.error', 'grant.revoked',
@@ -171,7 +267,29 @@ for (const ev of [
     const extra = arg instanceof Error
       ? `${arg.message}${arg.error_description && arg.message !== 'authorization_pending' ? ` (${arg.error_description})` : ''}`
       : (typeof arg === 'string' ? arg : '');
-    log(`${ev} ${ctx?.method ?? ''} ${ctx?.path ?? ''} ${extra}`.trim());
+    log(`${ev} ${ctx?.method ?? ''} ${ctx?.path ?? ''} ${extra}`.trim() + authUsed(ctx));
+  });
+}
+
+// oidc-provider accepts client_secret_basic and client_secret_post interchangeably
+// for a client registered with either. In strict mode a client_secret_basic client
+// already cannot use the body (client_secret is not a recognised parameter when
+// client_secret_post is not in clientAuthMethods); this rejects the other direction:
+// an Authorization: Basic header from a client_secret_post client.
+if (WEB?.strict && WEB.authMethod === 'client_secret_post') {
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'POST' && TOKEN_PATHS.has(ctx.path) && basicClientId(ctx) === WEB.clientId) {
+      log(`rejected ${ctx.path}: ${WEB.clientId} is registered for client_secret_post but used client_secret_basic`);
+      ctx.status = 401;
+      ctx.set('cache-control', 'no-store');
+      ctx.set('www-authenticate', `Basic realm="${ISSUER}", error="invalid_client", error_description="client authentication failed"`);
+      ctx.body = {
+        error: 'invalid_client',
+        error_description: 'client authentication failed (this client is registered for client_secret_post, not client_secret_basic)',
+      };
+      return;
+    }
+    await next();
   });
 }
 
@@ -189,4 +307,5 @@ const stop = (sig) => {
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 
+if (WEB) log(`web client ${WEB.clientId}: ${WEB.authMethod}${WEB.strict ? ' (strict)' : ''}, redirect_uri ${WEB.redirectUri}`);
 process.stdout.write(`OIDC_ISSUER=${ISSUER}\n`);

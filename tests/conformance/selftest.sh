@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end self-test of oidc-server.mjs + approve-device.mjs using curl only
-# (no twg involved). Run from anywhere: bash tests/conformance/selftest.sh
+# (no twg involved), then of the authorization-code flow (web client +
+# approve-web.mjs) via webflow-selftest.mjs. Run from anywhere:
+# bash tests/conformance/selftest.sh   (WEBFLOW=0 skips the web-flow part)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -141,5 +143,10 @@ kill -0 "$SERVER_PID" 2>/dev/null && fail "server did not exit on SIGTERM"
 wait "$SERVER_PID" && RC=0 || RC=$?
 SERVER_PID=
 [ "$RC" = 0 ] || fail "server exit code $RC after SIGTERM"
+
+if [ "${WEBFLOW:-1}" != 0 ]; then
+  log "web flow (authorization code + PKCE, confidential client): webflow-selftest.mjs"
+  node webflow-selftest.mjs >&2 || fail "webflow-selftest.mjs"
+fi
 
 printf '\nSELFTEST OK\n'

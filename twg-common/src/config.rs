@@ -285,6 +285,8 @@ impl Config {
         let cfg_path = crate::paths::config_file(root).display().to_string();
         let mut oauth = OAuthSettings::atlassian();
         let o = file.oauth;
+        let auth_method_from_file = o.token_endpoint_auth_method.is_some();
+        let audience_from_file = o.audience.is_some();
         if let Some(issuer) = o.issuer {
             // A custom issuer: its endpoints come from discovery unless given explicitly.
             oauth = oauth.for_issuer(issuer);
@@ -332,7 +334,16 @@ impl Config {
         let mut issuer_from_env = false;
         if let Some(issuer) = env("TWG_OAUTH_ISSUER") {
             issuer_from_env = true;
+            // Endpoints come from the new issuer's discovery; how the client authenticates
+            // and the audience stay as the file says (they describe the app, not the server).
+            let (method, audience) = (oauth.token_endpoint_auth_method, oauth.audience.clone());
             oauth = oauth.for_issuer(issuer.trim_end_matches('/').to_string());
+            if auth_method_from_file {
+                oauth.token_endpoint_auth_method = method;
+            }
+            if audience_from_file {
+                oauth.audience = audience;
+            }
         }
         if let Some(id) = env("TWG_OAUTH_CLIENT_ID") {
             oauth.client_id = id.trim().to_string();
@@ -465,6 +476,67 @@ mod tests {
         assert_eq!(c.oauth.issuer, ATLASSIAN_ISSUER);
         assert!(c.oauth.is_complete());
         assert_eq!(c.backend, BackendKind::File);
+    }
+
+    #[test]
+    fn atlassian_defaults_are_the_3lo_web_login() {
+        let c = Config::resolve(Path::new("/r"), ConfigFile::default(), &env_of(&[])).unwrap();
+        let o = &c.oauth;
+        assert_eq!(
+            o.authorization_endpoint.as_deref(),
+            Some(ATLASSIAN_AUTHORIZATION_ENDPOINT)
+        );
+        assert_eq!(o.audience.as_deref(), Some(ATLASSIAN_AUDIENCE));
+        assert_eq!(
+            o.token_endpoint_auth_method,
+            Some(AuthMethod::ClientSecretPost)
+        );
+        assert_eq!(o.redirect_uri, DEFAULT_REDIRECT_URI);
+        if BUILD_CLIENT_ID.is_none() {
+            // Atlassian documents no device grant for third-party apps: no guessed endpoint.
+            assert_eq!(o.device_authorization_endpoint, None);
+            assert!(!o.client_id_configured);
+        }
+    }
+
+    #[test]
+    fn the_app_settings_come_from_the_file_and_the_environment() {
+        let file: ConfigFile = toml::from_str(
+            "[oauth]\nclient_id = \"app\"\nredirect_uri = \"http://127.0.0.1:9999/cb\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(Path::new("/r"), file.clone(), &env_of(&[])).unwrap();
+        assert!(c.oauth.client_id_configured);
+        assert_eq!(c.oauth.client_id, "app");
+        assert_eq!(c.oauth.redirect_uri, "http://127.0.0.1:9999/cb");
+        assert_eq!(
+            c.oauth.token_endpoint_auth_method,
+            Some(AuthMethod::ClientSecretBasic)
+        );
+        let c = Config::resolve(
+            Path::new("/r"),
+            file,
+            &env_of(&[("TWG_OAUTH_REDIRECT_URI", "http://localhost:1234/x")]),
+        )
+        .unwrap();
+        assert_eq!(c.oauth.redirect_uri, "http://localhost:1234/x");
+        let bad: ConfigFile =
+            toml::from_str("[oauth]\ntoken_endpoint_auth_method = \"private_key_jwt\"\n").unwrap();
+        let err = Config::resolve(Path::new("/r"), bad, &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("client_secret_basic"), "{err}");
+    }
+
+    #[test]
+    fn another_issuer_drops_atlassians_audience_and_client_authentication() {
+        let c = Config::resolve(
+            Path::new("/r"),
+            ConfigFile::default(),
+            &env_of(&[("TWG_OAUTH_ISSUER", "http://127.0.0.1:9")]),
+        )
+        .unwrap();
+        assert_eq!(c.oauth.audience, None);
+        assert_eq!(c.oauth.authorization_endpoint, None);
+        assert_eq!(c.oauth.token_endpoint_auth_method, None);
     }
 
     #[test]

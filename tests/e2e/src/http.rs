@@ -6,6 +6,18 @@ use std::time::Duration;
 
 /// Sends a request; returns (status, body).
 pub fn request(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let (status, _, body) = request_with(method, url, content_type, &[], body);
+    (status, body)
+}
+
+/// Sends a request with extra headers; returns (status, response head, body).
+pub fn request_with(
+    method: &str,
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let rest = url.strip_prefix("http://").expect("http:// URL");
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -17,8 +29,12 @@ pub fn request(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16
     );
     let mut s = TcpStream::connect(host).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).expect("write");
@@ -42,7 +58,42 @@ pub fn request(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16
     {
         body = dechunk(&body);
     }
-    (status, body)
+    (status, head, body)
+}
+
+/// A header's value from a response head (case-insensitive name).
+pub fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// A form POST authenticated with HTTP Basic (RFC 6749 §2.3.1: both parts form-urlencoded).
+pub fn form_basic(url: &str, pairs: &[(&str, &str)], user: &str, pass: &str) -> (u16, String) {
+    use base64::Engine as _;
+    let cred =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(user), enc(pass)));
+    let body = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, _, resp) = request_with(
+        "POST",
+        url,
+        "application/x-www-form-urlencoded",
+        &[("Authorization", &format!("Basic {cred}"))],
+        body.as_bytes(),
+    );
+    (status, String::from_utf8_lossy(&resp).into_owned())
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+pub fn urlencode(s: &str) -> String {
+    enc(s)
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {

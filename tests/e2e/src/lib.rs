@@ -6,6 +6,7 @@
 //! or from `TWG_E2E_BIN_DIR`.
 
 pub mod http;
+pub mod web;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! twg against `oidc-provider` (a certified OAuth/OIDC server written by others): device
 //! login completed in a real headless browser, refresh through twgd, logout with RFC 7009
-//! revocation, and a reused (rotated-away) refresh token surfacing as exit 77.
+//! revocation, and a reused (rotated-away) refresh token surfacing as exit 77; and the web
+//! login (authorization code + PKCE) with a confidential client, its consent pages completed
+//! in Chromium, its refreshes authenticated with the secret.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -35,9 +37,15 @@ struct Oidc {
 
 impl Oidc {
     fn start() -> Oidc {
+        Self::start_with(&[])
+    }
+
+    /// With extra environment (e.g. the confidential web client's `WEB_*` settings).
+    fn start_with(vars: &[(&str, &str)]) -> Oidc {
         npm_ci_if_needed();
         let mut child = Command::new("node")
             .arg(conformance_dir().join("oidc-server.mjs"))
+            .envs(vars.iter().copied())
             .env("OIDC_QUIET", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -60,6 +68,19 @@ impl Oidc {
 
     fn env(&self) -> Env {
         Env::with_client(&self.issuer, "twg-conformance", "openid offline_access")
+    }
+
+    /// RFC 7662 introspection as a confidential client.
+    fn active_as(&self, token: &str, client_id: &str, secret: &str) -> bool {
+        let (status, body) = twg_e2e::http::form_basic(
+            &format!("{}/token/introspection", self.issuer),
+            &[("token", token)],
+            client_id,
+            secret,
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["active"].as_bool().unwrap()
     }
 
     /// RFC 7662 introspection: is this token still active at the server?
@@ -202,4 +223,218 @@ fn a_reused_refresh_token_is_exit_77() {
     );
     // oidc-provider revoked the whole grant on reuse (its documented behaviour).
     assert!(!oidc.active(&env.refresh_token()));
+}
+
+/// A confidential client at oidc-provider, with one fixed loopback redirect URI.
+struct WebApp {
+    oidc: Oidc,
+    env: Env,
+    redirect: String,
+    secret: &'static str,
+}
+
+const WEB_SECRET: &str = "s3cr:t/+% conformance";
+
+fn web_app(method: &str) -> WebApp {
+    let redirect = format!("http://127.0.0.1:{}/callback", twg_e2e::web::free_port());
+    let oidc = Oidc::start_with(&[
+        ("WEB_CLIENT_ID", "twg-web"),
+        ("WEB_CLIENT_SECRET", WEB_SECRET),
+        ("WEB_REDIRECT_URI", &redirect),
+        ("WEB_AUTH_METHOD", method),
+    ]);
+    let mut env = Env::with_client(&oidc.issuer, "twg-web", "openid offline_access");
+    env.unset("TWG_OAUTH_CLIENT_ID");
+    let out = env.twg_with_stdin(
+        &[
+            "setup",
+            "oauth-app",
+            "--client-id",
+            "twg-web",
+            "--redirect-uri",
+            &redirect,
+            "--with-secret",
+        ],
+        WEB_SECRET.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    WebApp {
+        oidc,
+        env,
+        redirect,
+        secret: WEB_SECRET,
+    }
+}
+
+/// `twg login --web`, consent given in headless Chromium.
+fn web_login(app: &WebApp) -> Output {
+    let login = twg_e2e::web::WebLogin::start(&app.env, &[]);
+    assert_eq!(login.param("redirect_uri"), app.redirect);
+    assert_eq!(login.param("code_challenge_method"), "S256");
+    let b = twg_e2e::web::browser(&login.url, "approve");
+    let out = login.finish(Duration::from_secs(60));
+    assert_eq!(
+        b.code,
+        Some(0),
+        "browser: {} {}\ntwg: {:?}",
+        b.result,
+        b.log,
+        text(&out)
+    );
+    assert!(b.result.starts_with("REDIRECTED "), "{}", b.result);
+    out
+}
+
+#[test]
+fn web_login_with_a_confidential_client_then_refresh_rotation_and_logout() {
+    let app = web_app("client_secret_basic");
+    let env = &app.env;
+    let mut daemon = env.start_daemon();
+    let out = web_login(&app);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("✔ Authentication successful!"),
+        "{stdout}"
+    );
+    assert!(
+        env.daemon_log().contains("web login started"),
+        "twgd ran the exchange"
+    );
+    let o = env.credentials().oauth.unwrap();
+    assert_eq!(
+        o.grant,
+        Some(twg_common::store::LoginGrant::AuthorizationCode)
+    );
+    // The server's metadata lists only Basic for this client: twg follows it.
+    assert_eq!(
+        o.client_auth,
+        twg_common::oauth::client_auth::AuthMethod::ClientSecretBasic
+    );
+    assert_eq!(o.client_secret.as_ref().unwrap().expose(), app.secret);
+    let rt1 = env.refresh_token();
+    assert!(
+        o.scopes.iter().any(|s| s == "offline_access"),
+        "{:?}",
+        o.scopes
+    );
+
+    // oidc-provider refuses a refresh without the client's secret (401 invalid_client), so a
+    // rotation proves twgd sent it.
+    let out = env.twg(&["auth", "refresh", "--force", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{:?}", text(&out)));
+    assert_eq!(v["refreshed"], true, "{v}");
+    assert_eq!(v["via"], "daemon");
+    let rt2 = env.refresh_token();
+    assert_ne!(rt1, rt2);
+
+    let out = env.twg(&["auth", "status"]);
+    let status = text(&out).0;
+    assert!(
+        status.contains("Client:             twg-web (client_secret_basic)"),
+        "{status}"
+    );
+    assert!(status.contains("Login method:       web"), "{status}");
+
+    // The secret is in no output, log, argv or environment of the processes involved.
+    let mut seen = vec![stdout, stderr, status, env.daemon_log()];
+    for args in [
+        &["auth", "status", "--json"][..],
+        &["doctor", "--json"],
+        &["doctor"],
+        &["auth", "audit", "--json"],
+    ] {
+        let out = env.twg(args);
+        let (o, e) = text(&out);
+        seen.push(o);
+        seen.push(e);
+    }
+    for proc_file in ["cmdline", "environ"] {
+        let raw = std::fs::read(format!("/proc/{}/{proc_file}", daemon.pid())).unwrap();
+        seen.push(String::from_utf8_lossy(&raw).into_owned());
+    }
+    for text in &seen {
+        assert!(
+            !text.contains(app.secret),
+            "the client secret leaked: {text}"
+        );
+    }
+    let perms = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(env.auth_path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(perms, 0o600);
+
+    // Logout revokes with the client's authentication; the app's settings stay for the next
+    // login.
+    let out = env.twg(&["logout"]);
+    let (o, e) = text(&out);
+    assert!(o.contains("✔ Revoked at the server"), "{o}\n{e}");
+    assert!(!app.oidc.active_as(&rt2, "twg-web", app.secret));
+    let kept = env.credentials();
+    assert!(kept.oauth.is_none());
+    assert_eq!(kept.oauth_app.unwrap().client_id, "twg-web");
+    daemon.terminate();
+}
+
+#[test]
+fn web_login_direct_with_client_secret_post_and_strict_rotation() {
+    let app = web_app("client_secret_post");
+    let env = &app.env;
+    // No daemon: the client exchanges the code itself.
+    let out = web_login(&app);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let o = env.credentials().oauth.unwrap();
+    assert_eq!(
+        o.client_auth,
+        twg_common::oauth::client_auth::AuthMethod::ClientSecretPost
+    );
+    let old = std::fs::read(env.auth_path()).unwrap();
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // Strict rotation: the rotated-away token, put back, revokes the grant; twg says so.
+    std::fs::write(env.auth_path(), &old).unwrap();
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(err.contains("twg login"), "{err}");
+    assert!(!err.contains(app.secret), "{err}");
+}
+
+#[test]
+fn a_redirect_uri_the_client_did_not_register_is_refused_by_the_server_and_twg_times_out() {
+    let app = web_app("client_secret_basic");
+    let mut env = Env::with_client(&app.oidc.issuer, "twg-web", "openid offline_access");
+    env.config_dir = app.env.config_dir.clone();
+    env.vars = app.env.vars.clone();
+    // Another port than the registered one: oidc-provider must not redirect there.
+    let other = format!("http://127.0.0.1:{}/callback", twg_e2e::web::free_port());
+    env.set("TWG_OAUTH_REDIRECT_URI", &other);
+    let login = twg_e2e::web::WebLogin::start(&env, &["--timeout", "8"]);
+    let b = twg_e2e::web::browser(&login.url, "approve");
+    assert_eq!(
+        b.code,
+        Some(1),
+        "an error page, no redirect: {} {}",
+        b.result,
+        b.log
+    );
+    let out = login.finish(Duration::from_secs(30));
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert!(
+        err.contains("no answer reached") && err.contains("callback URL"),
+        "{err}"
+    );
+    assert!(env.credentials().oauth.is_none(), "nothing saved");
+    assert_eq!(
+        twg_e2e::web::get_status(&other),
+        None,
+        "the listener is closed"
+    );
 }

@@ -1,5 +1,6 @@
-//! The test/admin API under `/admin`: counters, fault injection, approving codes without a
-//! browser, live settings, and side-effect-free refresh-token checks.
+//! The test/admin API under `/admin`: counters and the token-request log, fault injection,
+//! approving device codes without a browser, live settings, and side-effect-free refresh-token
+//! checks.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::clients::{self, ConfidentialClient};
 use crate::counters::Counters;
 use crate::faults::FaultSpec;
 use crate::settings::{Settings, Site};
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/counters", get(counters))
         .route("/counters/reset", post(reset_counters))
+        .route("/token-requests", get(token_requests))
         .route("/faults", get(faults).post(set_fault))
         .route("/approve", post(approve))
         .route("/deny", post(deny))
@@ -38,9 +41,18 @@ async fn counters(State(app): State<AppState>) -> Json<Counters> {
     Json(app.with(|s| s.counters))
 }
 
-/// Returns the counters as they were, so a test can read and reset in one atomic step.
+/// Returns the counters as they were, so a test can read and reset in one atomic step. The
+/// token-request log is emptied too: a reset is a test marking a fresh start.
 async fn reset_counters(State(app): State<AppState>) -> Json<Counters> {
-    Json(app.with(|s| std::mem::take(&mut s.counters)))
+    Json(app.with(|s| {
+        s.token_log.clear();
+        std::mem::take(&mut s.counters)
+    }))
+}
+
+/// `{"requests": [{seq, grant_type, client_id, client_auth, outcome}, …]}`, oldest first.
+async fn token_requests(State(app): State<AppState>) -> Json<Value> {
+    Json(app.with(|s| json!({ "requests": s.token_log.entries().collect::<Vec<_>>() })))
 }
 
 async fn faults(State(app): State<AppState>) -> Json<Value> {
@@ -132,8 +144,12 @@ struct ConfigUpdate {
     /// Applies to device codes issued from now on.
     interval: Option<u64>,
     device_code_ttl: Option<u64>,
+    /// Applies to codes issued from now on.
+    auth_code_ttl: Option<u64>,
     auto_approve: Option<bool>,
     sites: Option<Vec<Site>>,
+    /// Replaces the whole list; `[{"client_id", "client_secret", "redirect_uri"}]`.
+    confidential_clients: Option<Vec<ConfidentialClient>>,
 }
 
 async fn config(State(app): State<AppState>) -> Json<Value> {
@@ -147,6 +163,19 @@ async fn update_config(State(app): State<AppState>, body: Bytes) -> Response {
     };
     if let Some(sites) = &update.sites
         && let Some(err) = sites.iter().find_map(|site| site.validate().err())
+    {
+        return AdminError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            description: err.to_string(),
+        }
+        .into_response();
+    }
+    if let Some(clients) = &update.confidential_clients
+        && let Err(err) = clients
+            .iter()
+            .try_for_each(ConfidentialClient::validate)
+            .and_then(|()| clients::check_unique(clients))
     {
         return AdminError {
             status: StatusCode::BAD_REQUEST,
@@ -169,11 +198,17 @@ async fn update_config(State(app): State<AppState>, body: Bytes) -> Response {
         if let Some(secs) = update.device_code_ttl {
             settings.device_code_ttl = Duration::from_secs(secs);
         }
+        if let Some(secs) = update.auth_code_ttl {
+            settings.auth_code_ttl = Duration::from_secs(secs);
+        }
         if let Some(auto_approve) = update.auto_approve {
             settings.auto_approve = auto_approve;
         }
         if let Some(sites) = update.sites {
             settings.sites = sites;
+        }
+        if let Some(clients) = update.confidential_clients {
+            settings.confidential_clients = clients;
         }
         config_json(settings)
     });
@@ -181,14 +216,22 @@ async fn update_config(State(app): State<AppState>, body: Bytes) -> Response {
     Json(applied).into_response()
 }
 
+/// Secrets are left out: this is logged on every change.
 fn config_json(settings: &Settings) -> Value {
+    let confidential: Vec<Value> = settings
+        .confidential_clients
+        .iter()
+        .map(|c| json!({ "client_id": c.client_id, "redirect_uri": c.redirect_uri }))
+        .collect();
     json!({
         "access_token_ttl": settings.access_token_ttl.as_secs(),
         "reuse_leeway": settings.reuse_leeway.as_secs(),
         "interval": settings.interval.as_secs(),
         "device_code_ttl": settings.device_code_ttl.as_secs(),
+        "auth_code_ttl": settings.auth_code_ttl.as_secs(),
         "auto_approve": settings.auto_approve,
         "client_ids": settings.client_ids,
+        "confidential_clients": confidential,
         "sites": settings.sites,
         "user": {
             "name": settings.user.name,
@@ -219,6 +262,7 @@ async fn grants(State(app): State<AppState>) -> Json<Value> {
     Json(app.with(|s| {
         let mut summary = json!(s.idp.grants.summary(now));
         summary["pending_device_codes"] = s.idp.devices.pending_count(now).into();
+        summary["pending_authorization_requests"] = s.idp.codes.pending_count(now).into();
         summary
     }))
 }

@@ -9,12 +9,14 @@ use crate::counters::Counters;
 use crate::faults::Faults;
 use crate::settings::Settings;
 use crate::state::Idp;
+use crate::token_log::TokenLog;
 
 #[derive(Debug)]
 pub struct Shared {
     pub idp: Idp,
     pub counters: Counters,
     pub faults: Faults,
+    pub token_log: TokenLog,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,7 @@ impl AppState {
             idp: Idp::new(settings),
             counters: Counters::default(),
             faults: Faults::default(),
+            token_log: TokenLog::default(),
         };
         Self {
             shared: Arc::new(Mutex::new(shared)),

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::clients::ConfidentialClient;
 use crate::settings::{DEFAULT_CLIENT_ID, Settings, Site, User};
 
 /// Must match `Site::default()`, which a unit test checks.
 const DEFAULT_SITE: &str = "site-1,dev-site,https://dev-site.example.test";
 
-/// A local OAuth 2.1 authorization server (device authorization grant) for twg development
-/// and integration tests. Prints `TWG_DEV_IDP_URL=http://127.0.0.1:PORT` once listening.
+/// A local OAuth 2.1 authorization server (device and authorization-code grants) for twg
+/// development and integration tests. Prints `TWG_DEV_IDP_URL=http://127.0.0.1:PORT` once
+/// listening.
 #[derive(Debug, Parser)]
 #[command(name = "twg-dev-idp", version)]
 pub struct Args {
@@ -35,6 +37,10 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub device_code_ttl: u64,
 
+    /// Lifetime of authorization codes, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub auth_code_ttl: u64,
+
     /// Approve every device code as soon as it is issued.
     #[arg(long)]
     pub auto_approve: bool,
@@ -42,6 +48,13 @@ pub struct Args {
     /// A client id to accept; repeat for several.
     #[arg(long = "client-id", value_name = "ID", default_value = DEFAULT_CLIENT_ID)]
     pub client_ids: Vec<String>,
+
+    /// A confidential client, which authenticates with its secret and may use the
+    /// authorization-code grant with PKCE; the redirect URI must match exactly. Repeat for
+    /// several. The secret may contain ':' if the URI is of the scheme://... form. Test secrets
+    /// only: other local users can read the command line.
+    #[arg(long = "confidential-client", value_name = "ID:SECRET:REDIRECT_URI")]
+    pub confidential_clients: Vec<ConfidentialClient>,
 
     /// A site for accessible-resources, as ID,NAME,URL; repeat for several.
     #[arg(long = "site", value_name = "ID,NAME,URL", default_value = DEFAULT_SITE)]
@@ -67,8 +80,10 @@ impl Args {
             reuse_leeway: Duration::from_secs(self.reuse_leeway),
             interval: Duration::from_secs(self.interval),
             device_code_ttl: Duration::from_secs(self.device_code_ttl),
+            auth_code_ttl: Duration::from_secs(self.auth_code_ttl),
             auto_approve: self.auto_approve,
             client_ids: self.client_ids.clone(),
+            confidential_clients: self.confidential_clients.clone(),
             sites: self.sites.clone(),
             user: User {
                 name: self.user_name.clone(),
@@ -95,6 +110,8 @@ mod tests {
         assert_eq!(defaults.client_ids, ["twg-dev-client"]);
         assert_eq!(defaults.sites, [Site::default()]);
         assert_eq!(defaults.reuse_leeway, Duration::from_secs(600));
+        assert_eq!(defaults.auth_code_ttl, Duration::from_secs(60));
+        assert!(defaults.confidential_clients.is_empty());
 
         let custom = Args::parse_from([
             "twg-dev-idp",
@@ -107,9 +124,20 @@ mod tests {
             "--site",
             "s2,Two,https://two.test",
             "--auto-approve",
+            "--confidential-client",
+            "conf:s3cr:t:http://127.0.0.1:8765/cb",
+            "--confidential-client",
+            "other:pw:https://app.example.test/oauth",
+            "--auth-code-ttl",
+            "5",
         ])
         .settings();
         assert_eq!(custom.client_ids, ["a", "b"]);
+        assert_eq!(custom.confidential_clients.len(), 2);
+        let conf = custom.confidential_client("conf").unwrap();
+        assert_eq!(conf.client_secret.expose(), "s3cr:t");
+        assert_eq!(conf.redirect_uri, "http://127.0.0.1:8765/cb");
+        assert_eq!(custom.auth_code_ttl, Duration::from_secs(5));
         assert_eq!(custom.sites.len(), 2);
         assert!(custom.auto_approve);
     }
@@ -117,5 +145,20 @@ mod tests {
     #[test]
     fn bad_site_is_a_usage_error() {
         assert!(Args::try_parse_from(["twg-dev-idp", "--site", "nope"]).is_err());
+    }
+
+    #[test]
+    fn bad_confidential_client_is_a_usage_error() {
+        for bad in [
+            "nope",
+            "id:secret",
+            "id:secret:not a uri",
+            "id::http://x.test/",
+        ] {
+            assert!(
+                Args::try_parse_from(["twg-dev-idp", "--confidential-client", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

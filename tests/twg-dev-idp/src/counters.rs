@@ -10,6 +10,14 @@ pub struct Counters {
     pub refresh_requests: u64,
     /// POST /oauth/token with the device_code grant type.
     pub device_token_polls: u64,
+    /// POST /oauth/token with grant_type=authorization_code.
+    pub authorization_code_requests: u64,
+    /// POST /oauth/token requests that sent a client secret in an HTTP Basic header.
+    pub client_secret_basic_requests: u64,
+    /// POST /oauth/token requests that sent a client secret in the body.
+    pub client_secret_post_requests: u64,
+    /// GET /authorize, valid or not.
+    pub authorization_requests: u64,
     /// POST /oauth/device/code.
     pub device_authorizations: u64,
     pub revocations: u64,

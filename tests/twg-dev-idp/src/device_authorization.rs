@@ -11,11 +11,11 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::conn::ConnHandle;
 use crate::faults::{self, Endpoint};
-use crate::form;
 use crate::oauth_errors::OAuthError;
 use crate::responses::no_store_json;
 use crate::scope::Scope;
 use crate::tokens;
+use crate::{client_auth, form};
 
 /// Used when the client sends no `scope` (RFC 8628 makes it optional). It has no
 /// `offline_access`, so such a client gets no refresh token, as with real servers.
@@ -44,9 +44,9 @@ fn authorize_device(
 ) -> Result<Response, OAuthError> {
     let params = form::parse(headers, body)?;
     let now = Instant::now();
-    let presented_client = form::client_id(headers, &params)?;
+    let credentials = client_auth::credentials(headers, &params)?;
     let (client_id, code) = app.with(|s| -> Result<_, OAuthError> {
-        let client_id = s.idp.authenticate_client(presented_client.as_deref())?;
+        let client_id = s.idp.authenticate_client(&credentials)?;
         let scope = Scope::parse(params.get("scope").unwrap_or(DEFAULT_SCOPE))?;
         let code = s.idp.start_device_authorization(&client_id, scope, now);
         Ok((client_id, code))

@@ -43,71 +43,6 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, OAuthError>
     parse_body(body)
 }
 
-/// The client's id, from the `client_id` parameter or from HTTP Basic credentials
-/// (RFC 6749 §2.3.1: `urlencode(client_id):urlencode(secret)`), which many generic OAuth
-/// libraries send by default. Only public clients exist here, so a secret is refused.
-pub fn client_id(headers: &HeaderMap, params: &FormParams) -> Result<Option<String>, OAuthError> {
-    let from_body = params.get("client_id").map(str::to_owned);
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(from_body);
-    };
-    let value = value.to_str().unwrap_or_default().trim();
-    let Some((scheme, credentials)) = value.split_once(' ') else {
-        return Ok(from_body);
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(from_body);
-    }
-    let malformed = || OAuthError::InvalidClient("malformed HTTP Basic credentials".to_owned());
-    let decoded = base64_decode(credentials.trim()).ok_or_else(malformed)?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let (id, secret) = (unescape(id), unescape(secret));
-    if !secret.is_empty() {
-        return Err(OAuthError::InvalidClient(format!(
-            "client {id} is a public client and has no secret; send no client secret"
-        )));
-    }
-    match from_body {
-        Some(body_id) if body_id != id => Err(OAuthError::InvalidRequest(
-            "the client_id parameter and the Authorization header name different clients"
-                .to_owned(),
-        )),
-        _ if id.is_empty() => Err(malformed()),
-        _ => Ok(Some(id)),
-    }
-}
-
-/// Standard base64 (RFC 4648 §4), padding optional; `None` on any invalid character.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 /// Parses form pairs without looking at headers (for the HTML form, where browsers are trusted).
 pub fn parse_body(body: &[u8]) -> Result<FormParams, OAuthError> {
     if std::str::from_utf8(body).is_err() {
@@ -163,53 +98,5 @@ mod tests {
         assert!(parse(&form_headers("application/json"), b"{}").is_err());
         assert!(parse(&form, &[0x61, 0x3d, 0xff, 0xfe]).is_err());
         assert!(parse(&HeaderMap::new(), b"a=1").is_ok());
-    }
-
-    fn basic(credentials: &'static str) -> HeaderMap {
-        let mut headers = form_headers("application/x-www-form-urlencoded");
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(credentials));
-        headers
-    }
-
-    #[test]
-    fn the_client_id_comes_from_the_body_or_http_basic() {
-        let none = FormParams::default();
-        let body = parse_body(b"client_id=twg-dev-client").unwrap();
-        let plain = form_headers("application/x-www-form-urlencoded");
-        assert_eq!(client_id(&plain, &none).unwrap(), None);
-        assert_eq!(
-            client_id(&plain, &body).unwrap().as_deref(),
-            Some("twg-dev-client")
-        );
-        // base64("twg-dev-client:")
-        let header = basic("Basic dHdnLWRldi1jbGllbnQ6");
-        assert_eq!(
-            client_id(&header, &none).unwrap().as_deref(),
-            Some("twg-dev-client")
-        );
-        assert_eq!(
-            client_id(&header, &body).unwrap().as_deref(),
-            Some("twg-dev-client")
-        );
-        // base64("other:")
-        let other = parse_body(b"client_id=other").unwrap();
-        assert!(matches!(
-            client_id(&header, &other),
-            Err(OAuthError::InvalidRequest(_))
-        ));
-        // base64("twg-dev-client:secret")
-        assert!(matches!(
-            client_id(&basic("Basic dHdnLWRldi1jbGllbnQ6c2VjcmV0"), &none),
-            Err(OAuthError::InvalidClient(_))
-        ));
-        assert!(matches!(
-            client_id(&basic("Basic !!!"), &none),
-            Err(OAuthError::InvalidClient(_))
-        ));
-        // Other schemes say nothing about the client.
-        assert_eq!(
-            client_id(&basic("Bearer abc"), &body).unwrap().as_deref(),
-            Some("twg-dev-client")
-        );
     }
 }

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::form;
 use crate::oauth_errors::OAuthError;
 use crate::responses::no_store_json;
+use crate::{client_auth, form};
 
 pub async fn introspect(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     app.with(|s| s.counters.introspections += 1);
@@ -25,12 +25,13 @@ fn describe(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, O
     let params = form::parse(headers, body)?;
     let token = params.require("token")?;
     let now = Instant::now();
-    let presented_client = form::client_id(headers, &params)?;
+    let credentials = client_auth::credentials(headers, &params)?;
     app.with(|s| {
-        // RFC 7662 §2.1 wants the caller authenticated; with public clients, a client_id that is
-        // sent must at least be known.
-        if let Some(client_id) = presented_client.as_deref() {
-            s.idp.authenticate_client(Some(client_id))?;
+        // RFC 7662 §2.1 wants the caller authenticated. Tests may also ask anonymously, but a
+        // client that does identify itself must do so properly (a confidential one with its
+        // secret).
+        if credentials.client_id.is_some() {
+            s.idp.authenticate_client(&credentials)?;
         }
         let sub = s.idp.settings.user.account_id();
         if let Some(info) = s.idp.grants.access_token(token, now) {

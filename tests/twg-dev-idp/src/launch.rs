@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
 
 use crate::cli::Args;
+use crate::clients::{self, ClientError};
 use crate::{server, shutdown};
 
 /// The prefix of the single stdout line that tests parse.
@@ -14,6 +15,8 @@ pub const URL_LINE_PREFIX: &str = "TWG_DEV_IDP_URL=";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    #[error("the --confidential-client options do not fit together")]
+    Clients(#[source] ClientError),
     #[error("cannot listen on 127.0.0.1:{port}; pick another --port, or 0 for a free one")]
     Bind {
         port: u16,
@@ -36,6 +39,7 @@ pub enum LaunchError {
 
 pub async fn launch(args: Args) -> Result<(), LaunchError> {
     let settings = args.settings();
+    clients::check_unique(&settings.confidential_clients).map_err(LaunchError::Clients)?;
     let stop = shutdown::signal().map_err(LaunchError::Signals)?;
     // Loopback only: this server hands out tokens to anyone who asks.
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
@@ -57,7 +61,12 @@ pub async fn launch(args: Args) -> Result<(), LaunchError> {
             source,
         })?;
     }
-    tracing::info!(%url, clients = ?settings.client_ids, "twg-dev-idp listening");
+    let confidential: Vec<&str> = settings
+        .confidential_clients
+        .iter()
+        .map(|c| c.client_id.as_str())
+        .collect();
+    tracing::info!(%url, clients = ?settings.client_ids, ?confidential, "twg-dev-idp listening");
     server::serve(listener, settings, stop)
         .await
         .map_err(LaunchError::Serve)

@@ -1,14 +1,12 @@
-//! RFC 8414 authorization server metadata (served at both well-known paths) and the
-//! `/authorize` stub that tells browser-flow clients this server only does the device grant.
+//! RFC 8414 authorization server metadata, served at both well-known paths.
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::oauth_errors::OAuthError;
-use crate::token::DEVICE_CODE_GRANT;
+use crate::pkce;
+use crate::token::{AUTHORIZATION_CODE_GRANT, DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT};
 
 pub const SCOPES_SUPPORTED: &[&str] = &[
     "offline_access",
@@ -21,6 +19,9 @@ pub const SCOPES_SUPPORTED: &[&str] = &[
     "read:jira-user",
     "write:jira-work",
 ];
+
+/// Client authentication methods, the same at the token, revocation and introspection endpoints.
+pub const AUTH_METHODS_SUPPORTED: &[&str] = &["none", "client_secret_basic", "client_secret_post"];
 
 pub async fn metadata(State(app): State<AppState>) -> Json<Value> {
     Json(document(app.issuer()))
@@ -37,23 +38,16 @@ pub fn document(issuer: &str) -> Value {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         // Non-standard: where Atlassian lists the sites a token can reach.
         "accessible_resources_endpoint": format!("{issuer}/oauth/token/accessible-resources"),
-        "grant_types_supported": [DEVICE_CODE_GRANT, "refresh_token"],
+        "grant_types_supported": [AUTHORIZATION_CODE_GRANT, DEVICE_CODE_GRANT, REFRESH_TOKEN_GRANT],
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "revocation_endpoint_auth_methods_supported": ["none"],
-        "introspection_endpoint_auth_methods_supported": ["none"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": [pkce::S256],
+        // RFC 9207: every authorization response carries `iss`, so clients can detect mix-ups.
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": AUTH_METHODS_SUPPORTED,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS_SUPPORTED,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS_SUPPORTED,
         "scopes_supported": SCOPES_SUPPORTED,
         "subject_types_supported": ["public"],
     })
-}
-
-/// Browser redirects would need a redirect_uri to report errors to; this server has none to
-/// trust, so it answers directly (RFC 6749 §4.1.2.1 allows that when the redirect is unusable).
-pub async fn authorize() -> Response {
-    OAuthError::UnsupportedResponseType(
-        "this server only supports the device authorization grant (RFC 8628); \
-         use the device_authorization_endpoint"
-            .to_owned(),
-    )
-    .into_response()
 }

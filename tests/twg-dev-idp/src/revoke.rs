@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::conn::ConnHandle;
 use crate::faults::{self, Endpoint};
-use crate::form;
 use crate::oauth_errors::OAuthError;
 use crate::responses::no_store_body;
 use crate::tokens;
+use crate::{client_auth, form};
 
 pub async fn revoke(
     State(app): State<AppState>,
@@ -39,9 +39,9 @@ fn revoke_token(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), 
     // RFC 7009 §2.1: the hint only speeds up the lookup, and an unknown hint may be ignored;
     // this server searches both kinds anyway.
     let hint = params.get("token_type_hint").unwrap_or("none");
-    let presented_client = form::client_id(headers, &params)?;
+    let credentials = client_auth::credentials(headers, &params)?;
     let revoked = app.with(|s| {
-        let client_id = s.idp.authenticate_client(presented_client.as_deref())?;
+        let client_id = s.idp.authenticate_client(&credentials)?;
         s.idp.grants.revoke(token, &client_id)
     })?;
     tracing::info!(token = %tokens::fingerprint(token), hint, ?revoked, "revocation");

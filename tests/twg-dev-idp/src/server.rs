@@ -9,7 +9,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -18,8 +18,8 @@ use crate::app::AppState;
 use crate::conn::{ConnHandle, DroppableListener};
 use crate::settings::Settings;
 use crate::{
-    admin, device_authorization, introspect, metadata, request_log, resources, revoke, token,
-    verification_page,
+    admin, authorize, device_authorization, introspect, metadata, request_log, resources, revoke,
+    token, verification_page,
 };
 
 /// How long in-flight requests get to finish once shutdown starts.
@@ -37,7 +37,7 @@ pub fn router(app: AppState) -> Router {
             get(metadata::metadata),
         )
         .route("/.well-known/openid-configuration", get(metadata::metadata))
-        .route("/authorize", any(metadata::authorize))
+        .route("/authorize", get(authorize::show).post(authorize::decide))
         .route(
             "/oauth/device/code",
             post(device_authorization::device_authorization),

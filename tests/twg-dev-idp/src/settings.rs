@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::clients::ConfidentialClient;
+
 /// The client id accepted when no `--client-id` is given.
 pub const DEFAULT_CLIENT_ID: &str = "twg-dev-client";
 
@@ -18,8 +20,14 @@ pub struct Settings {
     /// Polling interval handed out with new device codes.
     pub interval: Duration,
     pub device_code_ttl: Duration,
+    /// Lifetime of authorization codes (RFC 6749 §4.1.2 recommends at most 10 minutes).
+    pub auth_code_ttl: Duration,
     pub auto_approve: bool,
+    /// Public clients: an id, no secret, device grant only.
     pub client_ids: Vec<String>,
+    /// Clients with a secret and one redirect URI; they may also use the authorization-code
+    /// grant. An id listed here is confidential even if it is in `client_ids` too.
+    pub confidential_clients: Vec<ConfidentialClient>,
     pub sites: Vec<Site>,
     pub user: User,
 }
@@ -31,11 +39,26 @@ impl Default for Settings {
             reuse_leeway: Duration::from_secs(600),
             interval: Duration::from_secs(5),
             device_code_ttl: Duration::from_secs(600),
+            auth_code_ttl: Duration::from_secs(60),
             auto_approve: false,
             client_ids: vec![DEFAULT_CLIENT_ID.to_owned()],
+            confidential_clients: Vec::new(),
             sites: vec![Site::default()],
             user: User::default(),
         }
+    }
+}
+
+impl Settings {
+    pub fn confidential_client(&self, client_id: &str) -> Option<&ConfidentialClient> {
+        self.confidential_clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+    }
+
+    pub fn is_public_client(&self, client_id: &str) -> bool {
+        self.confidential_client(client_id).is_none()
+            && self.client_ids.iter().any(|c| c == client_id)
     }
 }
 

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use crate::app::AppState;
 use crate::form;
-use crate::responses::no_store_body;
+use crate::html::{escape, page};
 use crate::state::{DeviceStatus, PendingRequest, UserCodeError};
 use crate::tokens;
 
@@ -126,42 +126,9 @@ fn result_page(status: DeviceStatus) -> String {
     )
 }
 
-fn page(status: StatusCode, body: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>twg dev IdP</title></head>\n<body>\n{body}</body>\n</html>\n"
-    );
-    no_store_body(status, "text/html; charset=utf-8", html)
-}
-
-/// Client ids and scopes come from the client, so they are escaped before landing in HTML.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 
     #[test]
     fn pages_carry_the_ids_browsers_look_for() {

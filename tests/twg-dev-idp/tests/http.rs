@@ -7,7 +7,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{CLIENT_ID, DEVICE_GRANT, Idp, TEST_SCOPE, wait_for_file};
+use support::{
+    Auth, CHALLENGE, CLIENT_ID, CONF_ID, CONF_SECRET, DEVICE_GRANT, Idp, REDIRECT_URI, TEST_SCOPE,
+    VERIFIER, authorize_path, basic_auth, basic_auth_raw, conf_client_arg, consent_request_id,
+    wait_for_file,
+};
 
 #[test]
 fn announces_url_and_serves_metadata() {
@@ -35,13 +39,28 @@ fn announces_url_and_serves_metadata() {
         format!("{}/oauth/token/accessible-resources", idp.url)
     );
     assert_eq!(
-        metadata["grant_types_supported"],
-        json!([DEVICE_GRANT, "refresh_token"])
+        metadata["authorization_endpoint"],
+        format!("{}/authorize", idp.url)
     );
     assert_eq!(
-        metadata["token_endpoint_auth_methods_supported"],
-        json!(["none"])
+        metadata["grant_types_supported"],
+        json!(["authorization_code", DEVICE_GRANT, "refresh_token"])
     );
+    assert_eq!(metadata["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    for endpoint in ["token", "revocation", "introspection"] {
+        assert_eq!(
+            metadata[format!("{endpoint}_endpoint_auth_methods_supported")],
+            json!(["none", "client_secret_basic", "client_secret_post"])
+        );
+    }
     for scope in ["offline_access", "openid", "read:me", "read:jira-work"] {
         assert!(
             metadata["scopes_supported"]
@@ -55,8 +74,11 @@ fn announces_url_and_serves_metadata() {
         metadata
     );
 
-    idp.get("/authorize?response_type=code&client_id=twg-dev-client")
-        .assert_oauth_error(400, "unsupported_response_type");
+    // The public client has no redirect URI to send anything to.
+    let public = idp.get("/authorize?response_type=code&client_id=twg-dev-client");
+    assert_eq!(public.status, 400);
+    assert!(public.body.contains("invalid_client"), "{}", public.body);
+    assert_eq!(public.header("location"), None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -565,4 +587,365 @@ fn sigterm_exits_cleanly_even_with_a_hung_request() {
     assert!(status.success(), "{status:?}");
     let reply = hung.join().unwrap();
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+}
+
+#[test]
+fn code_flow_with_client_secret_post() {
+    let idp = Idp::spawn(&["--confidential-client", &conf_client_arg()]);
+    let page = idp.get(&authorize_path(&[]));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(
+        page.body
+            .contains("<strong id=\"client_id\">twg conf+/1</strong>")
+    );
+    assert!(page.body.contains("<li>read:jira-work</li>"));
+    assert!(
+        page.body
+            .contains("<form method=\"post\" action=\"/authorize\">")
+    );
+    assert!(
+        page.body
+            .contains("<button id=\"approve\" name=\"decision\" value=\"approve\">")
+    );
+    assert!(
+        page.body
+            .contains("<button id=\"deny\" name=\"decision\" value=\"deny\">")
+    );
+    assert_eq!(
+        idp.get("/admin/grants").json()["pending_authorization_requests"],
+        1
+    );
+    let approved = idp.post_form(
+        "/authorize",
+        &[
+            ("request_id", &consent_request_id(&page.body)),
+            ("decision", "approve"),
+        ],
+    );
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let params = approved.redirect_params(REDIRECT_URI);
+    assert_eq!(params["state"], "st-1");
+    assert_eq!(params["iss"], idp.url);
+    let code = &params["code"];
+    assert!(code.starts_with("ac_"));
+
+    let reply = idp.exchange_code(Auth::Post(CONF_SECRET), code, Some(VERIFIER));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let tokens = reply.json();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], TEST_SCOPE);
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(idp.get_bearer("/me", access).status, 200);
+
+    // A confidential client's refresh token needs the secret, every time.
+    let refresh_with = |auth| {
+        idp.token_as(
+            "/oauth/token",
+            auth,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+    };
+    refresh_with(Auth::NoSecret).assert_oauth_error(401, "invalid_client");
+    let wrong = refresh_with(Auth::Post("s3cr:t/+"));
+    wrong.assert_oauth_error(401, "invalid_client");
+    assert_eq!(idp.refresh_state(refresh), ("current".to_owned(), true));
+    // Nor can the public client use it, with or without the confidential id.
+    idp.refresh(refresh)
+        .assert_oauth_error(400, "invalid_grant");
+    let rotated = refresh_with(Auth::Post(CONF_SECRET));
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert_eq!(
+        idp.refresh_state(refresh),
+        ("rotated_within_leeway".to_owned(), true)
+    );
+
+    // Introspection and revocation authenticate the same way.
+    let new_access = rotated.json()["access_token"].as_str().unwrap().to_owned();
+    let introspect = |auth| idp.token_as("/oauth/introspect", auth, &[("token", &new_access)]);
+    introspect(Auth::NoSecret).assert_oauth_error(401, "invalid_client");
+    let active = introspect(Auth::Post(CONF_SECRET)).json();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], CONF_ID);
+    idp.token_as("/oauth/revoke", Auth::NoSecret, &[("token", &new_access)])
+        .assert_oauth_error(401, "invalid_client");
+    let revoked = idp.token_as(
+        "/oauth/revoke",
+        Auth::Post(CONF_SECRET),
+        &[("token", &new_access)],
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(idp.get_bearer("/me", &new_access).status, 401);
+    // The device grant wants the secret too.
+    idp.token_as("/oauth/device/code", Auth::NoSecret, &[])
+        .assert_oauth_error(401, "invalid_client");
+
+    let counters = idp.counters();
+    assert_eq!(counters["authorization_requests"], 1);
+    assert_eq!(counters["authorization_code_requests"], 1);
+    assert_eq!(counters["refresh_requests"], 4);
+    assert_eq!(counters["client_secret_post_requests"], 3);
+    assert_eq!(counters["client_secret_basic_requests"], 0);
+    let log = idp.token_requests();
+    let summary: Vec<_> = log
+        .iter()
+        .map(|r| {
+            (
+                r["grant_type"].as_str().unwrap(),
+                r["client_auth"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("authorization_code", "client_secret_post", "issued"),
+            ("refresh_token", "none", "invalid_client"),
+            ("refresh_token", "client_secret_post", "invalid_client"),
+            ("refresh_token", "none", "invalid_grant"),
+            ("refresh_token", "client_secret_post", "issued"),
+        ]
+    );
+    assert_eq!(log[0]["client_id"], CONF_ID);
+    assert_eq!(log[3]["client_id"], CLIENT_ID);
+    idp.post_json("/admin/counters/reset", json!({}));
+    assert!(idp.token_requests().is_empty());
+}
+
+#[test]
+fn code_flow_with_client_secret_basic() {
+    let idp = Idp::spawn(&["--confidential-client", &conf_client_arg()]);
+    let code = idp.authorization_code();
+    let reply = idp.exchange_code(Auth::Basic(CONF_SECRET), &code, Some(VERIFIER));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let refresh = reply.json()["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+
+    // A wrong secret in a Basic header is answered with a Basic challenge.
+    let wrong = idp.token_as("/oauth/token", Auth::Basic("nope"), &refresh_params);
+    wrong.assert_oauth_error(401, "invalid_client");
+    assert!(
+        wrong
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic")
+    );
+    // Credentials that were not form-encoded first do not decode to the real ones.
+    let raw = basic_auth_raw(&format!("{CONF_ID}:{CONF_SECRET}"));
+    idp.post_form_with("/oauth/token", &[("Authorization", &raw)], &refresh_params)
+        .assert_oauth_error(401, "invalid_client");
+    // Two methods at once is a malformed request, even when both are right.
+    let both = basic_auth(CONF_ID, CONF_SECRET);
+    let mut with_secret = refresh_params.to_vec();
+    with_secret.extend([("client_id", CONF_ID), ("client_secret", CONF_SECRET)]);
+    idp.post_form_with("/oauth/token", &[("Authorization", &both)], &with_secret)
+        .assert_oauth_error(400, "invalid_request");
+    assert_eq!(idp.refresh_state(&refresh), ("current".to_owned(), true));
+
+    let rotated = idp.token_as("/oauth/token", Auth::Basic(CONF_SECRET), &refresh_params);
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let log = idp.token_requests();
+    let last = log.last().unwrap();
+    assert_eq!(last["grant_type"], "refresh_token");
+    assert_eq!(last["client_auth"], "client_secret_basic");
+    assert_eq!(last["client_id"], CONF_ID);
+    assert_eq!(last["outcome"], "issued");
+    // Unreadable credentials (a broken escape, two methods) have no method to report.
+    for unreadable in &log[2..4] {
+        assert_eq!(unreadable["client_auth"], json!(null));
+    }
+    assert_eq!(log[2]["outcome"], "invalid_client");
+    assert_eq!(log[3]["outcome"], "invalid_request");
+    let counters = idp.counters();
+    assert_eq!(counters["client_secret_basic_requests"], 3);
+    assert_eq!(counters["client_secret_post_requests"], 0);
+}
+
+#[test]
+fn pkce_and_code_replay() {
+    let idp = Idp::spawn(&["--confidential-client", &conf_client_arg()]);
+    let code = idp.authorization_code();
+    let wrong_verifier = VERIFIER.replace('d', "e");
+    let exchange = |verifier| idp.exchange_code(Auth::Post(CONF_SECRET), &code, verifier);
+    let description = exchange(Some(&wrong_verifier)).assert_oauth_error(400, "invalid_grant");
+    assert!(description.contains("code_verifier"), "{description}");
+    exchange(None).assert_oauth_error(400, "invalid_grant");
+    // The code is bound to its redirect URI, which the token request must repeat.
+    let with_redirect = |redirect: Option<&str>| {
+        let mut params = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", VERIFIER),
+        ];
+        params.extend(redirect.map(|r| ("redirect_uri", r)));
+        idp.token_as("/oauth/token", Auth::Post(CONF_SECRET), &params)
+    };
+    with_redirect(Some("http://127.0.0.1:9/callback/")).assert_oauth_error(400, "invalid_grant");
+    with_redirect(None).assert_oauth_error(400, "invalid_request");
+    // And to its client: a bad secret fails authentication before the code is looked at.
+    idp.exchange_code(Auth::Post("wrong"), &code, Some(VERIFIER))
+        .assert_oauth_error(401, "invalid_client");
+
+    // Refusals do not spend the code; the right verifier still works.
+    let first = exchange(Some(VERIFIER));
+    assert_eq!(first.status, 200, "{}", first.body);
+    let first = first.json();
+    let access = first["access_token"].as_str().unwrap();
+    let refresh = first["refresh_token"].as_str().unwrap();
+    assert_eq!(idp.get_bearer("/me", access).status, 200);
+
+    // A replay is refused and takes down everything the code bought.
+    let description = exchange(Some(VERIFIER)).assert_oauth_error(400, "invalid_grant");
+    assert!(description.contains("revoked"), "{description}");
+    assert_eq!(idp.get_bearer("/me", access).status, 401);
+    assert_eq!(idp.refresh_state(refresh), ("revoked".to_owned(), false));
+    let grants = idp.get("/admin/grants").json();
+    assert_eq!(grants["revoked_grants"], 1);
+    assert_eq!(grants["live_grants"], 0);
+
+    // Codes are short-lived: with a 0 s lifetime, a fresh one is already expired.
+    idp.post_json("/admin/config", json!({ "auth_code_ttl": 0 }));
+    let late = idp.authorization_code();
+    let description = idp
+        .exchange_code(Auth::Post(CONF_SECRET), &late, Some(VERIFIER))
+        .assert_oauth_error(400, "invalid_grant");
+    assert!(description.contains("expired"), "{description}");
+    assert_eq!(idp.counters()["authorization_code_requests"], 8);
+}
+
+#[test]
+fn authorize_refusals_and_denial() {
+    let idp = Idp::spawn(&["--confidential-client", &conf_client_arg()]);
+
+    // An untrusted redirect URI or client gets a page, never a redirect.
+    for path in [
+        authorize_path(&[("redirect_uri", Some("http://127.0.0.1:9/callback/"))]),
+        authorize_path(&[("redirect_uri", Some("http://evil.example.test/callback"))]),
+        authorize_path(&[("redirect_uri", None)]),
+        authorize_path(&[("client_id", Some("stranger"))]),
+        authorize_path(&[("client_id", Some(CLIENT_ID))]),
+    ] {
+        let page = idp.get(&path);
+        assert_eq!(page.status, 400, "{path}: {}", page.body);
+        assert_eq!(page.header("location"), None);
+        assert!(
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(page.body.contains("id=\"error\""), "{}", page.body);
+        assert!(!page.body.contains("id=\"approve\""));
+    }
+
+    // Everything else goes back to the client, with its state and our iss.
+    let refused = |overrides: &[(&str, Option<&str>)]| {
+        let reply = idp.get(&authorize_path(overrides));
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        let params = reply.redirect_params(REDIRECT_URI);
+        assert_eq!(params["state"], "st-1");
+        assert_eq!(params["iss"], idp.url);
+        assert!(!params.contains_key("code"));
+        params["error"].clone()
+    };
+    assert_eq!(
+        refused(&[("code_challenge_method", Some("plain"))]),
+        "invalid_request"
+    );
+    assert_eq!(
+        refused(&[("code_challenge_method", None)]),
+        "invalid_request"
+    );
+    assert_eq!(refused(&[("code_challenge", None)]), "invalid_request");
+    assert_eq!(
+        refused(&[
+            ("code_challenge", Some(VERIFIER)),
+            ("code_challenge_method", Some("plain"))
+        ]),
+        "invalid_request"
+    );
+    assert_eq!(
+        refused(&[("response_type", Some("token"))]),
+        "unsupported_response_type"
+    );
+    assert_eq!(
+        refused(&[("scope", Some("read:me \\bad"))]),
+        "invalid_scope"
+    );
+
+    // The user says no.
+    let denied = idp.consent(&authorize_path(&[]), "deny");
+    assert_eq!(denied["error"], "access_denied");
+    assert_eq!(denied["state"], "st-1");
+    assert_eq!(denied["iss"], idp.url);
+    assert!(!denied.contains_key("code"));
+
+    // A consent form answers once; a made-up request id answers nothing.
+    let page = idp.get(&authorize_path(&[("state", None)]));
+    let request_id = consent_request_id(&page.body);
+    let approve = [("request_id", request_id.as_str()), ("decision", "approve")];
+    let approved = idp
+        .post_form("/authorize", &approve)
+        .redirect_params(REDIRECT_URI);
+    assert!(
+        !approved.contains_key("state"),
+        "no state sent, none echoed"
+    );
+    let again = idp.post_form("/authorize", &approve);
+    assert_eq!(again.status, 400);
+    assert_eq!(again.header("location"), None);
+    let forged = idp.post_form(
+        "/authorize",
+        &[("request_id", "ar_forged"), ("decision", "approve")],
+    );
+    assert_eq!(forged.status, 400);
+    assert_eq!(idp.counters()["authorization_requests"], 13);
+}
+
+#[test]
+fn confidential_clients_can_be_registered_live() {
+    let idp = Idp::spawn(&[]);
+    let client = json!({
+        "client_id": CONF_ID,
+        "client_secret": CONF_SECRET,
+        "redirect_uri": REDIRECT_URI,
+    });
+    let config = idp.post_json(
+        "/admin/config",
+        json!({ "confidential_clients": [client], "auth_code_ttl": 30 }),
+    );
+    assert_eq!(config.status, 200, "{}", config.body);
+    let config = config.json();
+    assert_eq!(
+        config["confidential_clients"],
+        json!([{ "client_id": CONF_ID, "redirect_uri": REDIRECT_URI }])
+    );
+    assert_eq!(config["auth_code_ttl"], 30);
+    assert!(
+        !config.to_string().contains(CONF_SECRET),
+        "secrets stay out of the config"
+    );
+    let code = idp.authorization_code();
+    let reply = idp.exchange_code(Auth::Basic(CONF_SECRET), &code, Some(VERIFIER));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    for bad in [
+        json!([client, client]),
+        json!([{ "client_id": "x", "client_secret": "", "redirect_uri": REDIRECT_URI }]),
+        json!([{ "client_id": "x", "client_secret": "s", "redirect_uri": "relative/cb" }]),
+    ] {
+        let reply = idp.post_json("/admin/config", json!({ "confidential_clients": bad }));
+        assert_eq!(reply.status, 400, "{}", reply.body);
+    }
+    assert_eq!(
+        idp.get("/admin/config").json()["confidential_clients"][0]["client_id"],
+        CONF_ID
+    );
+    // The challenge constant really is S256 of the verifier.
+    assert_eq!(twg_dev_idp::pkce::s256_challenge(VERIFIER), CHALLENGE);
 }

@@ -20,6 +20,8 @@ const ACCESS_SWEEP_THRESHOLD: usize = 10_000;
 /// What a successful grant or refresh hands to the client.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {
+    /// The grant the tokens belong to (an authorization code remembers it to revoke on replay).
+    pub grant_id: u64,
     pub access_token: String,
     pub expires_in: Duration,
     pub refresh_token: Option<String>,
@@ -149,6 +151,7 @@ impl Grants {
             .then(|| self.rotate_refresh(id, now));
         let access_token = self.issue_access(id, scope.clone(), access_ttl, now);
         IssuedTokens {
+            grant_id: id,
             access_token,
             expires_in: access_ttl,
             refresh_token,
@@ -207,6 +210,7 @@ impl Grants {
         let refresh_token = self.rotate_refresh(grant_id, now);
         let access_token = self.issue_access(grant_id, scope.clone(), access_ttl, now);
         Ok(IssuedTokens {
+            grant_id,
             access_token,
             expires_in: access_ttl,
             refresh_token: Some(refresh_token),
@@ -325,7 +329,8 @@ impl Grants {
         }
     }
 
-    fn revoke_grant(&mut self, grant_id: u64) {
+    /// Takes a grant down with every token issued under it.
+    pub fn revoke_grant(&mut self, grant_id: u64) {
         if let Some(grant) = self.grants.get_mut(&grant_id) {
             grant.revoked = true;
             grant.current_refresh = None;

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::clients::{AuthMethod, ClientCredentials, ClientSecret};
 use crate::settings::DEFAULT_CLIENT_ID;
 
 const CLIENT: &str = DEFAULT_CLIENT_ID;
@@ -334,15 +335,26 @@ fn access_tokens_expire() {
 }
 
 #[test]
-fn client_authentication() {
+fn public_client_authentication() {
     let idp = idp();
-    assert_eq!(idp.authenticate_client(Some(CLIENT)).unwrap(), CLIENT);
-    assert!(matches!(
-        idp.authenticate_client(None),
-        Err(OAuthError::InvalidClient(_))
-    ));
-    assert!(matches!(
-        idp.authenticate_client(Some("stranger")),
-        Err(OAuthError::InvalidClient(_))
-    ));
+    let presented = |id: Option<&str>, secret: Option<&str>| ClientCredentials {
+        client_id: id.map(str::to_owned),
+        secret: secret.map(ClientSecret::new),
+        method: AuthMethod::None,
+    };
+    assert_eq!(
+        idp.authenticate_client(&presented(Some(CLIENT), None))
+            .unwrap(),
+        CLIENT
+    );
+    for refused in [
+        presented(None, None),
+        presented(Some("stranger"), None),
+        presented(Some(CLIENT), Some("a secret")),
+    ] {
+        assert!(matches!(
+            idp.authenticate_client(&refused),
+            Err(OAuthError::InvalidClient(_))
+        ));
+    }
 }

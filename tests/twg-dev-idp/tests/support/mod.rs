@@ -2,6 +2,7 @@
 //! std's TcpStream, so responses are seen byte for byte (headers, truncated bodies, dropped
 //! connections) without a client library smoothing them over.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -17,6 +18,94 @@ pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// What the project's clients ask for; `offline_access` is what earns a refresh token.
 pub const TEST_SCOPE: &str = "read:me read:jira-work offline_access";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A confidential client whose id and secret need form-encoding in an HTTP Basic header.
+pub const CONF_ID: &str = "twg conf+/1";
+pub const CONF_SECRET: &str = "s3cr:t/+%";
+/// Nothing listens here: the tests read the Location header instead of following it.
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+/// RFC 7636 Appendix B.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// `--confidential-client` for [`CONF_ID`].
+pub fn conf_client_arg() -> String {
+    format!("{CONF_ID}:{CONF_SECRET}:{REDIRECT_URI}")
+}
+
+/// How a confidential client sends its secret in [`Idp::token_as`].
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    /// `client_secret_post`.
+    Post(&'a str),
+    /// `client_secret_basic`, encoded as RFC 6749 §2.3.1 says.
+    Basic(&'a str),
+    /// Just the client_id.
+    NoSecret,
+}
+
+/// The `/authorize` query for [`CONF_ID`], with `overrides` replacing (or, with `None`,
+/// removing) parameters.
+pub fn authorize_path(overrides: &[(&str, Option<&str>)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", CONF_ID),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", TEST_SCOPE),
+        ("state", "st-1"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("audience", "api.atlassian.com"),
+        ("prompt", "consent"),
+    ];
+    for (name, value) in overrides {
+        pairs.retain(|(n, _)| n != name);
+        if let Some(value) = value {
+            pairs.push((name, value));
+        }
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("/authorize?{query}")
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))`.
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    basic_auth_raw(&format!("{}:{}", encode(id), encode(secret)))
+}
+
+/// `Basic base64(credentials)`, without any urlencoding (what a sloppy client sends).
+pub fn basic_auth_raw(credentials: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::from("Basic ");
+    for chunk in credentials.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The consent form's hidden request id.
+pub fn consent_request_id(page: &str) -> String {
+    let marker = "name=\"request_id\" value=\"";
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no request_id in {page}"))
+        + marker.len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].to_owned()
+}
 
 /// A running server; killed when dropped.
 pub struct Idp {
@@ -149,6 +238,77 @@ impl Idp {
     pub fn post_form(&self, path: &str, params: &[(&str, &str)]) -> Reply {
         self.try_post_form(path, params, DEFAULT_TIMEOUT)
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// A form POST with extra headers (an Authorization header, say).
+    pub fn post_form_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        params: &[(&str, &str)],
+    ) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        all.extend_from_slice(headers);
+        self.request("POST", path, &all, body.as_bytes(), DEFAULT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// A token-endpoint (or revoke/introspect) request from [`CONF_ID`], authenticated by `auth`.
+    pub fn token_as(&self, path: &str, auth: Auth<'_>, params: &[(&str, &str)]) -> Reply {
+        let mut params = params.to_vec();
+        match auth {
+            Auth::Basic(secret) => {
+                let header = basic_auth(CONF_ID, secret);
+                return self.post_form_with(path, &[("Authorization", &header)], &params);
+            }
+            Auth::Post(secret) => {
+                params.extend([("client_id", CONF_ID), ("client_secret", secret)]);
+            }
+            Auth::NoSecret => params.push(("client_id", CONF_ID)),
+        }
+        self.post_form_with(path, &[], &params)
+    }
+
+    /// Opens the consent page for `path` and answers it with `decision` as a browser would;
+    /// returns the 303's Location parameters.
+    pub fn consent(&self, path: &str, decision: &str) -> HashMap<String, String> {
+        let page = self.get(path);
+        assert_eq!(page.status, 200, "{}", page.body);
+        let request_id = consent_request_id(&page.body);
+        let answer = self.post_form(
+            "/authorize",
+            &[("request_id", &request_id), ("decision", decision)],
+        );
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        answer.redirect_params(REDIRECT_URI)
+    }
+
+    /// An approved authorization for [`CONF_ID`]; returns the code.
+    pub fn authorization_code(&self) -> String {
+        let params = self.consent(&authorize_path(&[]), "approve");
+        assert_eq!(params["state"], "st-1");
+        assert_eq!(params["iss"], self.url);
+        params["code"].clone()
+    }
+
+    pub fn exchange_code(&self, auth: Auth<'_>, code: &str, verifier: Option<&str>) -> Reply {
+        let mut params = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+        ];
+        params.extend(verifier.map(|v| ("code_verifier", v)));
+        self.token_as("/oauth/token", auth, &params)
+    }
+
+    /// The `/admin/token-requests` log, oldest first.
+    pub fn token_requests(&self) -> Vec<Value> {
+        let reply = self.get("/admin/token-requests");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["requests"].as_array().unwrap().clone()
     }
 
     pub fn post_json(&self, path: &str, body: Value) -> Reply {
@@ -315,6 +475,18 @@ impl Reply {
 
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Asserts a redirect to `redirect_uri` and returns its query parameters.
+    pub fn redirect_params(&self, redirect_uri: &str) -> HashMap<String, String> {
+        let location = self
+            .header("location")
+            .unwrap_or_else(|| panic!("no Location in {:?}", self.headers));
+        let (base, query) = location.split_once('?').unwrap_or((location, ""));
+        assert_eq!(base, redirect_uri);
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     /// Asserts an RFC 6749 §5.2 error and returns its description.
