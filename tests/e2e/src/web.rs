@@ -201,3 +201,28 @@ pub fn get_status(url: &str) -> Option<u16> {
     BufReader::new(s).read_line(&mut head).ok()?;
     head.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Answers the dev server's consent page over HTTP; returns the 303's `Location`.
+pub fn consent_over_http(authorize_url: &str, decision: &str) -> String {
+    let (status, page) = crate::http::request("GET", authorize_url, "text/plain", b"");
+    let page = String::from_utf8_lossy(&page).into_owned();
+    assert_eq!(status, 200, "{page}");
+    let request_id = page
+        .split("name=\"request_id\"")
+        .nth(1)
+        .and_then(|rest| rest.split("value=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .unwrap_or_else(|| panic!("no request_id on the consent page: {page}"))
+        .to_string();
+    let origin = authorize_url.split("/authorize").next().unwrap();
+    let body = format!("request_id={request_id}&decision={decision}");
+    let (status, head, _) = crate::http::request_with(
+        "POST",
+        &format!("{origin}/authorize"),
+        "application/x-www-form-urlencoded",
+        &[],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 303, "{head}");
+    crate::http::header(&head, "location").expect("Location")
+}

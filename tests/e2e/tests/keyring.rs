@@ -465,3 +465,49 @@ fn the_bitbucket_token_lives_in_the_keyring_with_or_without_an_oauth_login() {
     assert!(lookup(&env).is_none());
     assert!(!env.auth_path().exists());
 }
+
+#[test]
+fn the_oauth_apps_client_secret_lives_in_the_keyring_and_refreshes_use_it() {
+    let redirect = format!("http://127.0.0.1:{}/callback", twg_e2e::web::free_port());
+    let secret = "app-secret-in-keyring-7d1e";
+    let idp = Idp::start(&[
+        "--confidential-client",
+        &format!("twg-web:{secret}:{redirect}"),
+    ]);
+    let (mut env, _ss) = keyring_env(&idp);
+    env.unset("TWG_OAUTH_CLIENT_ID");
+    set_backend(&env, "keyring");
+    let out = env.twg_with_stdin(
+        &[
+            "setup",
+            "oauth-app",
+            "--client-id",
+            "twg-web",
+            "--redirect-uri",
+            &redirect,
+            "--with-secret",
+        ],
+        secret.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_not_on_disk(&env, &[secret]);
+    assert_eq!(
+        secret_field(&lookup(&env).unwrap(), "app_client_secret"),
+        secret
+    );
+
+    let login = twg_e2e::web::WebLogin::start(&env, &[]);
+    let location = twg_e2e::web::consent_over_http(&login.url, "approve");
+    assert_eq!(twg_e2e::web::get_status(&location), Some(200));
+    let out = login.finish(Duration::from_secs(30));
+    assert!(out.status.success(), "{}", text(&out).1);
+    let entry = lookup(&env).unwrap();
+    assert_eq!(secret_field(&entry, "client_secret"), secret);
+    let rt = secret_field(&entry, "refresh_token");
+    assert_not_on_disk(&env, &[secret, &rt]);
+    // The refresh reads the secret back from the keyring (the server insists on it).
+    let out = env.twg(&["auth", "refresh", "--force"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_ne!(secret_field(&lookup(&env).unwrap(), "refresh_token"), rt);
+    assert_not_on_disk(&env, &[secret]);
+}

@@ -5,7 +5,7 @@
 //! PKCE challenge), and every failure must leave nothing saved.
 
 use std::time::Duration;
-use twg_e2e::web::{WebLogin, browser, free_port, get_status, url_param};
+use twg_e2e::web::{WebLogin, browser, consent_over_http, free_port, get_status, url_param};
 use twg_e2e::{Env, Idp, text};
 
 const SECRET: &str = "dev:s3cr/t+%web";
@@ -60,31 +60,6 @@ fn token_log(idp: &Idp) -> Vec<(String, String, String)> {
             (s("grant_type"), s("client_auth"), s("outcome"))
         })
         .collect()
-}
-
-/// Answers the dev server's consent page over HTTP; returns the 303's `Location`.
-fn consent_over_http(authorize_url: &str, decision: &str) -> String {
-    let (status, page) = twg_e2e::http::request("GET", authorize_url, "text/plain", b"");
-    let page = String::from_utf8_lossy(&page).into_owned();
-    assert_eq!(status, 200, "{page}");
-    let request_id = page
-        .split("name=\"request_id\"")
-        .nth(1)
-        .and_then(|rest| rest.split("value=\"").nth(1))
-        .and_then(|v| v.split('"').next())
-        .unwrap_or_else(|| panic!("no request_id on the consent page: {page}"))
-        .to_string();
-    let origin = authorize_url.split("/authorize").next().unwrap();
-    let body = format!("request_id={request_id}&decision={decision}");
-    let (status, head, _) = twg_e2e::http::request_with(
-        "POST",
-        &format!("{origin}/authorize"),
-        "application/x-www-form-urlencoded",
-        &[],
-        body.as_bytes(),
-    );
-    assert_eq!(status, 303, "{head}");
-    twg_e2e::http::header(&head, "location").expect("Location")
 }
 
 fn nothing_saved(env: &Env) {
