@@ -6,8 +6,10 @@
 //! `Connection: close` are the whole protocol. It binds the redirect URI's loopback address
 //! only (`localhost` binds 127.0.0.1 and, where available, ::1, since browsers try both), and
 //! stops after the callback or the login's deadline. Requests for other paths (a browser's
-//! `/favicon.ico`) get 404 and do not end the wait. What arrives is relayed as is: `state`,
-//! `iss` and the code are checked by whoever holds the PKCE verifier.
+//! `/favicon.ico`) get 404 and do not end the wait. So does a request whose `state` is not
+//! this login's (400): any web page can make the browser send one to a loopback port, and it
+//! must not be able to end the login. The answer that is taken is relayed as is: `state`,
+//! `iss` and the code are checked again by whoever holds the PKCE verifier.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,10 +32,16 @@ pub enum ListenError {
         source: std::io::Error,
     },
     #[error(
-        "no answer reached {uri} within {}s. If the browser showed an error (a callback URL that does not match the app's exactly, a wrong client id), fix the app's settings; then run `twg login --web` again",
-        .waited.as_secs()
+        "no answer reached {uri} within {}s{}. If the browser showed an error (a callback URL that does not match the app's exactly, a wrong client id), fix the app's settings; then run `twg login --web` again. Nothing was saved",
+        .waited.as_secs(),
+        refused_note(*.refused)
     )]
-    TimedOut { uri: String, waited: Duration },
+    TimedOut {
+        uri: String,
+        waited: Duration,
+        /// Requests refused for carrying another login's `state`.
+        refused: usize,
+    },
     #[error("the listener on {uri} failed: {source}; run `twg login --web` again")]
     Accept { uri: String, source: std::io::Error },
     #[error("{0}")]
@@ -68,10 +76,20 @@ impl CallbackListener {
             .host_str()
             .is_some_and(|h| h.eq_ignore_ascii_case("localhost"))
         {
-            // Best effort: a machine without IPv6 still has the IPv4 listener.
+            // Browsers try ::1 first for `localhost`. A machine without IPv6 keeps the IPv4
+            // listener; but if someone else holds [::1]:port, they would get the browser's
+            // answer, so that is an error.
             let v6 = SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), addr.port());
-            if let Ok(l) = TcpListener::bind(v6).await {
-                listeners.push(l);
+            match TcpListener::bind(v6).await {
+                Ok(l) => listeners.push(l),
+                Err(source) if source.kind() == std::io::ErrorKind::AddrInUse => {
+                    return Err(ListenError::Bind {
+                        uri: redirect_uri.to_string(),
+                        addr: v6,
+                        source,
+                    });
+                }
+                Err(_) => {}
             }
         }
         Ok(Self {
@@ -92,8 +110,9 @@ impl CallbackListener {
 
     /// Waits for one request on the callback path and returns its query string. The
     /// listener is closed when this returns (it is consumed).
-    pub async fn wait(self, timeout: Duration) -> Result<String, ListenError> {
+    pub async fn wait(self, timeout: Duration, state: &str) -> Result<String, ListenError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut refused = 0;
         loop {
             let accepted = tokio::time::timeout_at(deadline, accept_any(&self.listeners)).await;
             let mut stream = match accepted {
@@ -101,6 +120,7 @@ impl CallbackListener {
                     return Err(ListenError::TimedOut {
                         uri: self.uri.clone(),
                         waited: timeout,
+                        refused,
                     });
                 }
                 Ok(Err(source)) => {
@@ -124,7 +144,16 @@ impl CallbackListener {
                 respond(&mut stream, "404 Not Found", PAGE_NOT_FOUND).await;
                 continue;
             }
-            let page = if query_has(query, "error") {
+            if query_value(query, "state").as_deref() != Some(state) {
+                refused += 1;
+                eprintln!(
+                    "! Refused a request to {} with the wrong `state` (not from this login's browser); still waiting",
+                    self.uri
+                );
+                respond(&mut stream, "400 Bad Request", PAGE_WRONG_STATE).await;
+                continue;
+            }
+            let page = if query_value(query, "error").is_some() {
                 PAGE_ERROR
             } else {
                 PAGE_DONE
@@ -162,8 +191,17 @@ async fn read_target(stream: &mut TcpStream) -> Option<String> {
     Some(target.to_string())
 }
 
-fn query_has(query: &str, key: &str) -> bool {
-    url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == key)
+fn query_value(query: &str, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn refused_note(refused: usize) -> String {
+    match refused {
+        0 => String::new(),
+        n => format!(" ({n} request(s) with the wrong `state` were refused: not from this login)"),
+    }
 }
 
 async fn respond(stream: &mut TcpStream, status: &str, body: &str) {
@@ -191,6 +229,11 @@ const PAGE_ERROR: &str = concat!(
     "<style>body{font-family:system-ui,sans-serif;max-width:34em;margin:4em auto;padding:0 1em}</style>",
     "</head><body><h1 id=\"twg-callback\">Sign-in not completed</h1>",
     "<p>The authorization server did not grant access. Return to your terminal for the details.</p></body></html>"
+);
+const PAGE_WRONG_STATE: &str = concat!(
+    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>twg: not this login</title></head>",
+    "<body><h1>Not this login</h1><p>This answer does not belong to the sign-in twg is waiting for ",
+    "(its <code>state</code> does not match). Use the link twg printed in your terminal.</p></body></html>"
 );
 const PAGE_NOT_FOUND: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Not found</title></head><body>Not found</body></html>";
 const PAGE_BAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Bad request</title></head><body>Bad request</body></html>";
@@ -222,11 +265,22 @@ mod tests {
         let l = CallbackListener::bind(&uri).await.unwrap();
         assert!(l.local_addrs().iter().all(|a| a.ip().is_loopback()));
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let waiter = tokio::spawn(l.wait(Duration::from_secs(20)));
+        let waiter = tokio::spawn(l.wait(Duration::from_secs(20), "s"));
         let favicon = get(addr, "GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(favicon.starts_with("HTTP/1.1 404"), "{favicon}");
         let garbage = get(addr, "\x16\x03\x01 not http\r\n\r\n").await;
         assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+        let forged = get(
+            addr,
+            "GET /callback?code=evil&state=other HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await;
+        assert!(
+            forged.starts_with("HTTP/1.1 400") && forged.contains("Not this login"),
+            "{forged}"
+        );
+        let no_state = get(addr, "GET /callback?code=evil HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(no_state.starts_with("HTTP/1.1 400"), "{no_state}");
         let ok = get(
             addr,
             "GET /callback?code=c&state=s HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -246,7 +300,7 @@ mod tests {
         let port = free_port();
         let uri = format!("http://127.0.0.1:{port}/cb");
         let l = CallbackListener::bind(&uri).await.unwrap();
-        let err = l.wait(Duration::from_millis(200)).await.unwrap_err();
+        let err = l.wait(Duration::from_millis(200), "s").await.unwrap_err();
         assert!(matches!(err, ListenError::TimedOut { .. }), "{err}");
         assert!(err.to_string().contains("twg login --web"));
         assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());

@@ -215,6 +215,17 @@ impl OAuthSettings {
     /// Another issuer: its endpoints come from its discovery document unless given
     /// explicitly, and Atlassian's audience and client authentication no longer apply.
     fn for_issuer(self, issuer: String) -> Self {
+        if same_origin(&issuer, ATLASSIAN_ISSUER) {
+            // Atlassian named explicitly: its endpoints and 3LO defaults, the app kept.
+            return Self {
+                issuer,
+                client_id: self.client_id,
+                scopes: self.scopes,
+                redirect_uri: self.redirect_uri,
+                client_id_configured: self.client_id_configured,
+                ..Self::atlassian()
+            };
+        }
         Self {
             issuer,
             device_authorization_endpoint: None,

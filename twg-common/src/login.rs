@@ -72,6 +72,33 @@ pub fn client_secret_from_env() -> Option<Secret> {
         .filter(|s| !s.is_empty())
 }
 
+/// The code, the verifier and the client secret go only to the issuer's own origin: the
+/// same rule the refresh engine applies (`engine::pin_endpoints`), checked before the first
+/// request of a web login, so no secret goes astray and no login is made that could not be
+/// refreshed.
+fn pin(endpoints: &Endpoints) -> Result<(), OAuthError> {
+    for (what, key, url) in [
+        ("token endpoint", "token_endpoint", Some(&endpoints.token)),
+        (
+            "revocation endpoint",
+            "revocation_endpoint",
+            endpoints.revocation.as_ref(),
+        ),
+    ] {
+        if let Some(url) = url
+            && !crate::config::same_origin(url, &endpoints.issuer)
+        {
+            return Err(OAuthError::Config(format!(
+                "the {what} {url} is not on the issuer's origin ({}); twg sends codes, refresh tokens and \
+                 client secrets only to the issuer. Fix oauth.{key} in config.toml, or ask the server's operator \
+                 to fix its metadata",
+                endpoints.issuer
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Device login where the server has a device endpoint, web login otherwise.
 pub fn default_method(endpoints: &Endpoints) -> Method {
     if endpoints.device_authorization.is_some() {
@@ -130,6 +157,7 @@ impl LoginFlow {
 
     fn into_web(mut self, config: &Config, secret: Option<Secret>) -> Result<Self, OAuthError> {
         let o = &config.oauth;
+        pin(&self.endpoints)?;
         let setup = "register an OAuth 2.0 (3LO) app in the Atlassian developer console and run \
                      `twg setup oauth-app --client-id <ID>` (see \"Using twg with Atlassian Cloud\" in the README)";
         if self.endpoints.authorization.is_none() {
@@ -156,7 +184,8 @@ impl LoginFlow {
         {
             return Err(OAuthError::Config(format!(
                 "{} does not support PKCE with S256 (it lists {}); twg will not run an \
-                 authorization-code login without it (RFC 9700 §2.1.1)",
+                 authorization-code login without it (RFC 9700 §2.1.1). Use `twg login` (device \
+                 code) if the server offers it, or ask its operator to enable S256",
                 self.endpoints.issuer,
                 methods.join(", ")
             )));

@@ -313,8 +313,9 @@ struct Continue {
     site: String,
 }
 
+/// Unguessable, like `state`: it names a login holding tokens or a PKCE verifier.
 fn new_login_id() -> String {
-    format!("{:032x}", fastrand::u128(..))
+    twg_common::oauth::authcode::random_token(16)
 }
 
 /// Checks the callback a client relayed and exchanges its code, then goes on as a device
@@ -361,6 +362,8 @@ async fn identify_and_finish(
     let sites = match sites {
         Ok(s) => s,
         Err(e) => {
+            // Nobody will use these tokens: do not leave a live grant behind.
+            flow.revoke_unused(&tokens).await;
             let _ = tx.send(Err(setup_error("cannot list your sites", e))).await;
             return;
         }

@@ -198,23 +198,39 @@ fn the_secret_from_the_environment_reaches_twgd_only_through_the_socket_and_post
 }
 
 #[test]
-fn a_forged_state_ends_the_login_before_any_exchange_and_nothing_is_saved() {
+fn a_forged_state_is_refused_cannot_end_the_login_and_is_never_exchanged() {
     let app = app();
     let env = env_with_app(&app);
     let _daemon = env.start_daemon();
-    let login = WebLogin::start(&env, &[]);
-    // A local process races the browser to the listener with a code of its choosing.
+    // A local process (or any web page, through the browser) races the browser to the
+    // listener with a code of its choosing: refused, and the login keeps waiting.
+    let login = WebLogin::start(&env, &["--timeout", "4"]);
     let forged = format!("{}?code=attacker-code&state=forged", app.redirect);
-    assert_eq!(get_status(&forged), Some(200));
+    assert_eq!(get_status(&forged), Some(400));
+    assert_eq!(
+        get_status(&format!("{}?code=attacker-code", app.redirect)),
+        Some(400)
+    );
     let out = login.finish(Duration::from_secs(30));
     let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(77), "{err}");
     assert!(
-        err.contains("wrong `state`") && err.contains("Nothing was saved"),
+        err.contains("Refused a request") && err.contains("2 request(s) with the wrong `state`"),
         "{err}"
     );
+    assert!(err.contains("Nothing was saved"), "{err}");
     assert!(token_log(&app.idp).is_empty(), "no code was exchanged");
     nothing_saved(&env);
+
+    // The real answer after a forged one still completes the login.
+    let login = WebLogin::start(&env, &[]);
+    assert_eq!(get_status(&forged), Some(400));
+    let location = consent_over_http(&login.url, "approve");
+    assert_eq!(get_status(&location), Some(200));
+    let out = login.finish(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let log = token_log(&app.idp);
+    assert_eq!(log.len(), 1, "only the real code was exchanged: {log:?}");
 }
 
 #[test]
@@ -445,4 +461,30 @@ fn atlassian_without_a_registered_app_says_how_to_register_one_and_sends_nothing
         err.contains("no client secret") && err.contains("TWG_OAUTH_CLIENT_SECRET"),
         "{err}"
     );
+}
+
+#[test]
+fn a_token_endpoint_off_the_issuers_origin_never_receives_the_code_or_the_secret() {
+    let app = app();
+    let mut env = env_with_app(&app);
+    // The issuer in config.toml, so the file's token endpoint is not replaced by discovery.
+    env.unset("TWG_OAUTH_ISSUER");
+    // A second listener stands in for an attacker's host; it counts connections.
+    let decoy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    decoy.set_nonblocking(true).unwrap();
+    let decoy_url = format!("http://{}/oauth/token", decoy.local_addr().unwrap());
+    let config = env.config_dir.join("config.toml");
+    let mut text_now = std::fs::read_to_string(&config).unwrap();
+    text_now = text_now.replace(
+        "[oauth]",
+        &format!("[oauth]\ntoken_endpoint = \"{decoy_url}\""),
+    );
+    std::fs::write(&config, text_now).unwrap();
+    let out = env.twg(&["login", "--web", "--no-browser"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not on the issuer's origin"), "{err}");
+    assert!(decoy.accept().is_err(), "nothing reached the decoy");
+    assert_eq!(app.idp.counters()["authorization_requests"], 0);
+    nothing_saved(&env);
 }

@@ -103,7 +103,9 @@ impl Cmd {
             None
         };
         let mut done = None;
-        if let Ok(client) = daemon_client::connect(ctx).await? {
+        if let Ok(mut client) = daemon_client::connect(ctx).await?
+            && same_version(ctx, &mut client).await
+        {
             match self.via_daemon(ctx, client, bitbucket.as_ref()).await {
                 Ok(d) => done = Some(d),
                 Err(DaemonLogin::Failed(e)) => return Err(e),
@@ -226,7 +228,7 @@ impl Cmd {
                 Next::Callback(a) => {
                     started = true;
                     let callback_url = self
-                        .await_callback(&a.url, &a.redirect_uri, &a.client)
+                        .await_callback(&a.url, &a.redirect_uri, &a.client, Some(a.expires_at))
                         .await?;
                     req = pb::LoginRequest {
                         client: Some(ctx.client_info()),
@@ -280,6 +282,7 @@ impl Cmd {
         url: &str,
         redirect_uri: &str,
         client: &str,
+        expires_at: Option<i64>,
     ) -> Result<String, CliError> {
         let listener = CallbackListener::bind(redirect_uri)
             .await
@@ -294,8 +297,27 @@ impl Cmd {
                 eprintln!("  (no browser could be opened; open the URL yourself)");
             }
         }
-        let timeout = Duration::from_secs(self.timeout.max(1));
-        let listen = listener.wait(timeout);
+        let mut timeout = Duration::from_secs(self.timeout.max(1));
+        if let Some(left) = expires_at
+            .map(|at| at - twg_common::time::now_unix())
+            .filter(|left| *left > 0)
+        {
+            // twgd forgets the login then: waiting longer could only end in "expired".
+            timeout = timeout.min(Duration::from_secs(left as u64));
+        }
+        let state = url::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "state")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .ok_or_else(|| {
+                CliError::failure(
+                    "the authorization URL has no `state`; run `twg login --web` again",
+                )
+            })?;
+        let listen = listener.wait(timeout, &state);
         let pasted = async {
             if !std::io::stdin().is_terminal() {
                 return std::future::pending().await;
@@ -303,14 +325,12 @@ impl Cmd {
             eprintln!(
                 "  If the browser runs on another machine, paste the address it ended on here:"
             );
-            let line = tokio::task::spawn_blocking(|| {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).map(|_| line)
-            })
-            .await;
-            match line {
-                Ok(Ok(l)) if !l.trim().is_empty() => l.trim().to_string(),
-                _ => std::future::pending().await,
+            loop {
+                match crate::prompt::read_line_async().await {
+                    Some(l) if !l.trim().is_empty() => return l.trim().to_string(),
+                    Some(_) => continue,
+                    None => return std::future::pending().await,
+                }
             }
         };
         let query = tokio::select! {
@@ -362,12 +382,21 @@ impl Cmd {
             );
         }
         let (user, sites) = flow.identify(&tokens).await;
-        let sites = sites.map_err(|e| {
-            CliError::failure(format!(
-                "cannot list your sites: {e}; run `twg login` again"
-            ))
-        })?;
-        let site = pick_site(sites, self.site.as_deref())?;
+        let site = match sites
+            .map_err(|e| {
+                CliError::failure(format!(
+                    "cannot list your sites: {e}; run `twg login` again"
+                ))
+            })
+            .and_then(|sites| pick_site(sites, self.site.as_deref()))
+        {
+            Ok(site) => site,
+            Err(e) => {
+                // Nothing will use these tokens: do not leave a live grant at the server.
+                flow.revoke_unused(&tokens).await;
+                return Err(e);
+            }
+        };
         let mut creds = flow.credentials(
             &tokens,
             user.clone(),
@@ -410,7 +439,12 @@ impl Cmd {
             )
         })?;
         let callback_url = self
-            .await_callback(&request.url, &request.redirect_uri, &flow.client_label())
+            .await_callback(
+                &request.url,
+                &request.redirect_uri,
+                &flow.client_label(),
+                None,
+            )
             .await?;
         let callback = Callback::from_url(&callback_url, &request.redirect_uri)
             .map_err(|e| web_error(e.into()))?;
@@ -531,6 +565,31 @@ impl Cmd {
             println!("✔ Credentials saved to {}", store.auth_path().display());
         }
         Ok(())
+    }
+}
+
+/// True when twgd is this build. Another version may not know this login (a web login, an
+/// app's client secret it would drop): then log in directly and say to restart twgd, which
+/// refuses credentials newer than it understands rather than refreshing them wrongly.
+async fn same_version(ctx: &Ctx, client: &mut twg_common::rpc::Client) -> bool {
+    let status = client
+        .status(daemon_client::quick(pb::StatusRequest {
+            client: Some(ctx.client_info()),
+        }))
+        .await;
+    match status {
+        Ok(r) if r.get_ref().package_version == env!("CARGO_PKG_VERSION") => true,
+        Ok(r) => {
+            eprintln!(
+                "! twgd {} is running, but this is twg {}: logging in directly. Restart twgd so it uses this login: \
+                 `twg daemon stop && twg daemon start`",
+                r.get_ref().package_version,
+                env!("CARGO_PKG_VERSION")
+            );
+            false
+        }
+        // A daemon that cannot answer Status will not run a login either.
+        Err(_) => false,
     }
 }
 
@@ -680,12 +739,11 @@ pub fn pick_site(sites: Vec<SiteInfo>, wanted: Option<&str>) -> Result<Option<Si
             loop {
                 eprint!("Site number [1-{}]: ", sites.len());
                 let _ = std::io::stderr().flush();
-                let mut line = String::new();
-                if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+                let Some(line) = crate::prompt::read_line() else {
                     return Err(CliError::usage(
                         "no site chosen; run `twg login --site <site>`",
                     ));
-                }
+                };
                 if let Ok(n) = line.trim().parse::<usize>()
                     && (1..=sites.len()).contains(&n)
                 {

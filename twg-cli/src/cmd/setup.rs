@@ -215,12 +215,16 @@ fn write_app_config(
             ),
         )
     })?;
-    if !doc.contains_table("oauth") {
+    // `[oauth]` or `oauth = { … }`: either is edited in place, never replaced.
+    if doc.get("oauth").and_then(|o| o.as_table_like()).is_none() {
         doc["oauth"] = toml_edit::table();
     }
-    doc["oauth"]["client_id"] = toml_edit::value(client_id);
+    let oauth = doc["oauth"]
+        .as_table_like_mut()
+        .expect("oauth is a table now");
+    oauth.insert("client_id", toml_edit::value(client_id));
     if let Some(uri) = redirect_uri {
-        doc["oauth"]["redirect_uri"] = toml_edit::value(uri);
+        oauth.insert("redirect_uri", toml_edit::value(uri));
     }
     if let Some(dir) = path.parent() {
         twg_common::paths::ensure_private_dir(dir)?;

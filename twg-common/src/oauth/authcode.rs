@@ -21,7 +21,7 @@ pub struct Pkce {
 }
 
 /// `n` bytes from the operating system's CSPRNG, base64url without padding.
-fn random_token(n: usize) -> String {
+pub fn random_token(n: usize) -> String {
     let mut buf = zeroize::Zeroizing::new(vec![0u8; n]);
     getrandom::getrandom(&mut buf).expect("the operating system's random source works");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*buf)
@@ -167,7 +167,13 @@ impl Callback {
     /// (same scheme, host, port and path).
     pub fn from_url(raw: &str, redirect_uri: &str) -> Result<Self, CallbackError> {
         let raw = raw.trim();
-        let not = || CallbackError::NotTheRedirect(sanitize(raw));
+        // Named by origin and path only: the query holds the code.
+        let not = || {
+            CallbackError::NotTheRedirect(match url::Url::parse(raw) {
+                Ok(u) => format!("{}{}", u.origin().ascii_serialization(), u.path()),
+                Err(_) => "what was pasted".into(),
+            })
+        };
         let got = url::Url::parse(raw).map_err(|_| not())?;
         let want = url::Url::parse(redirect_uri).map_err(|_| not())?;
         if got.origin() != want.origin() || got.path() != want.path() {
@@ -384,6 +390,8 @@ mod tests {
             "https://evil.example/callback?code=x",
             "code=x",
         ] {
+            let err = Callback::from_url(bad, want).unwrap_err().to_string();
+            assert!(!err.contains("code=x"), "the code is never echoed: {err}");
             assert!(
                 matches!(
                     Callback::from_url(bad, want),

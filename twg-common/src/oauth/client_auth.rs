@@ -90,6 +90,21 @@ pub struct ClientAuth<'a> {
 }
 
 impl<'a> ClientAuth<'a> {
+    /// A confidential client without its secret cannot authenticate: say how to fix it
+    /// rather than send a request the server can only refuse as `invalid_client`.
+    pub fn check(&self) -> Result<(), String> {
+        if self.method != AuthMethod::None && self.secret.is_none_or(|s| s.is_empty()) {
+            return Err(format!(
+                "the client secret of the OAuth app {} is missing ({} needs it); run \
+                 `twg setup oauth-app --client-id {}` to store it again",
+                self.client_id,
+                self.method.as_str(),
+                self.client_id
+            ));
+        }
+        Ok(())
+    }
+
     pub fn public(client_id: &'a str) -> Self {
         Self {
             client_id,
@@ -185,6 +200,18 @@ mod tests {
         );
         assert!(AuthMethod::choose(true, None, Some(&list(&["private_key_jwt"]))).is_err());
         assert!(AuthMethod::choose(false, Some(AuthMethod::ClientSecretBasic), None).is_err());
+    }
+
+    #[test]
+    fn a_confidential_client_without_its_secret_says_how_to_fix_it() {
+        let missing = ClientAuth {
+            client_id: "app",
+            secret: None,
+            method: AuthMethod::ClientSecretPost,
+        };
+        let err = missing.check().unwrap_err();
+        assert!(err.contains("twg setup oauth-app --client-id app"), "{err}");
+        assert!(ClientAuth::public("app").check().is_ok());
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub async fn token_request(
 ) -> Result<TokenSet, OAuthError> {
     let url = url::Url::parse(token_endpoint)
         .map_err(|e| OAuthError::Config(format!("bad token endpoint {token_endpoint}: {e}")))?;
+    client.check().map_err(OAuthError::Config)?;
     let resp = client
         .apply(
             http.reqwest()

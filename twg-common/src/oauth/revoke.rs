@@ -27,6 +27,7 @@ pub async fn revoke(
         Hint::AccessToken => "access_token",
         Hint::RefreshToken => "refresh_token",
     };
+    client.check().map_err(OAuthError::Config)?;
     let resp = client
         .apply(
             http.reqwest()

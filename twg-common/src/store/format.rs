@@ -47,7 +47,12 @@ use crate::store::{Credentials, LoginGrant, OAuthApp, OAuthCredentials, SiteInfo
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const CURRENT_VERSION: u32 = 1;
+pub const CURRENT_VERSION: u32 = 2;
+/// Version 1 is still written when nothing needs version 2, so a twg from before version 2
+/// keeps working with device logins. Version 2 adds a confidential client's secret and
+/// `[oauth_app]`: a twg that would ignore them (and refresh as a public client, or drop them
+/// on its next save) must refuse the file instead, asking to be upgraded.
+const VERSION_WITHOUT_CLIENT_SECRETS: u32 = 1;
 
 const HEADER: &str = "# twg credentials. Written by twg; do not edit while twgd runs. Keep private (0600).\n# Format: see `twg_common::store::format` or the README.\n";
 
@@ -165,7 +170,15 @@ impl AuthFile {
     /// The file form of `credentials`, with secrets inline (file backend).
     pub fn from_credentials(c: &Credentials, generation: u64) -> Self {
         AuthFile {
-            version: CURRENT_VERSION,
+            version: if c.oauth_app.is_some()
+                || c.oauth
+                    .as_ref()
+                    .is_some_and(|o| o.client_secret.is_some() || o.client_auth != AuthMethod::None)
+            {
+                CURRENT_VERSION
+            } else {
+                VERSION_WITHOUT_CLIENT_SECRETS
+            },
             generation,
             backend: BackendKind::File,
             oauth: c.oauth.as_ref().map(|o| OAuthSection {
@@ -269,6 +282,35 @@ token = "bb"
         let creds = parsed.into_credentials();
         assert_eq!(creds.bitbucket_token.as_ref().unwrap().expose(), "bb");
         assert_eq!(render(&AuthFile::from_credentials(&creds, 3)), EXACT);
+    }
+
+    #[test]
+    fn a_client_secret_needs_version_2_and_nothing_else_does() {
+        let parsed = parse(Path::new("auth.conf"), EXACT).unwrap();
+        let mut creds = parsed.into_credentials();
+        assert_eq!(AuthFile::from_credentials(&creds, 3).version, 1);
+        creds.oauth.as_mut().unwrap().grant = Some(LoginGrant::AuthorizationCode);
+        assert_eq!(AuthFile::from_credentials(&creds, 3).version, 1);
+        let o = creds.oauth.as_mut().unwrap();
+        o.client_secret = Some(Secret::new("cs"));
+        o.client_auth = AuthMethod::ClientSecretBasic;
+        let file = AuthFile::from_credentials(&creds, 3);
+        assert_eq!(file.version, 2);
+        let text = render(&file);
+        let back = parse(Path::new("auth.conf"), &text)
+            .unwrap()
+            .into_credentials();
+        assert_eq!(back, creds);
+        creds.oauth = None;
+        creds.oauth_app = Some(OAuthApp {
+            client_id: "app".into(),
+            client_secret: Secret::new("s"),
+        });
+        assert_eq!(AuthFile::from_credentials(&creds, 3).version, 2);
+        // A twg that only knows version 1 refuses the file instead of dropping the secret:
+        // the same check this build applies to a version above its own.
+        let err = crate::versioned::parse::<AuthFile>(&text, 1).unwrap_err();
+        assert!(matches!(err, crate::versioned::VersionedError::Newer(2)));
     }
 
     #[test]
