@@ -17,7 +17,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let cli = fast_args::parse(&args).unwrap_or_else(cli::Cli::parse);
+    let cli = match fast_args::parse(&args).map_or_else(cli::Cli::try_parse, Ok) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, &args),
+    };
     let ctx = ctx::Ctx::new(cli.json);
     if std::env::var_os("TWG_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -41,5 +44,20 @@ fn main() -> ExitCode {
         Ok(()) => 0,
         Err(e) => e.print(&ctx),
     };
+    ExitCode::from(code as u8)
+}
+
+/// A command line clap refused. With `--json` anywhere on it, the refusal is the JSON error
+/// envelope like every other error, so a script that asked for JSON can parse it; help and
+/// `--version` (which clap also reports this way) print as usual.
+fn usage_error(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = args.iter().any(|a| a == "--json");
+    if !json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let message = rendered.trim().trim_start_matches("error: ");
+    let code = report::CliError::usage(message).print(&ctx::Ctx::new(true));
     ExitCode::from(code as u8)
 }

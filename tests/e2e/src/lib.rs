@@ -330,7 +330,7 @@ impl Env {
         };
         let code = read_user_code(&mut proc.child);
         idp.post("/admin/approve", serde_json::json!({ "user_code": code }));
-        let out = wait_with_output(proc);
+        let out = wait_within(proc, Duration::from_secs(60), "twg login");
         assert!(
             out.status.success(),
             "twg login failed: {}\n{}",
@@ -430,6 +430,34 @@ pub fn read_user_code(child: &mut Child) -> String {
                 panic!("twg login ended before printing a code:\n{seen}")
             }
         }
+    }
+}
+
+/// Polls `done` until it holds; fails the test with `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for the process to exit within `limit` (killing it and failing the test
+/// otherwise), then collects its output.
+pub fn wait_within(mut proc: Proc, limit: Duration, what: &str) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = proc.child.try_wait() {
+            return wait_with_output(proc);
+        }
+        if Instant::now() > deadline {
+            proc.kill();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -274,7 +274,11 @@ fn a_broken_audit_directory_never_fails_a_token_request() {
         assert!(out.status.success(), "{:?}", text(&out));
         assert_eq!(text(&out).0.trim(), env.access_token());
     }
-    std::thread::sleep(Duration::from_millis(200));
+    twg_e2e::wait_until(
+        "twgd to log the audit failure",
+        Duration::from_secs(10),
+        || env.daemon_log().contains("cannot write the audit log"),
+    );
     let log = env.daemon_log();
     assert_eq!(
         log.matches("cannot write the audit log").count(),

@@ -6,7 +6,7 @@
 
 use std::io::Read;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use twg_e2e::{Env, Idp, Proc, text};
 
 fn strict_idp(extra: &[&str]) -> Idp {
@@ -36,18 +36,7 @@ fn state_of(idp: &Idp, token: &str) -> String {
 
 /// Waits for a child, failing the test (and killing it) after `limit`.
 fn wait_within(child: Child, limit: Duration, what: &str) -> Output {
-    let mut proc = Proc { child };
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(_)) = proc.child.try_wait() {
-            return twg_e2e::wait_with_output(proc);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not finish within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    twg_e2e::wait_within(Proc { child }, limit, what)
 }
 
 fn spawn(env: &Env, args: &[&str]) -> Child {
@@ -194,9 +183,15 @@ fn a_rotation_the_daemon_cannot_save_is_never_lost_and_the_spent_token_never_res
     let daemon = env.start_daemon();
     let old_rt = env.refresh_token();
     idp.fault(serde_json::json!({"mode": "delay", "delay_ms": 1500, "count": 1}));
+    let sent = idp.token_requests();
     let refresh = spawn(&env, &["auth", "refresh", "--force"]);
-    // The save was proven; now, while the server works, auth.conf becomes unreplaceable.
-    std::thread::sleep(Duration::from_millis(600));
+    // The save was proven and the request is at the server (counted on arrival, before the
+    // delay); now, while the server works, auth.conf becomes unreplaceable.
+    twg_e2e::wait_until(
+        "the refresh to reach the server",
+        Duration::from_secs(20),
+        || idp.token_requests() > sent,
+    );
     let pin = PinnedFile::pin(&env.auth_path());
     let out = wait_within(refresh, Duration::from_secs(30), "twg auth refresh");
     assert!(out.status.success(), "{:?}", text(&out));

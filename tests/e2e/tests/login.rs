@@ -17,13 +17,18 @@ struct Running {
     code: String,
     uri: String,
     stderr: Arc<Mutex<String>>,
+    stderr_done: std::sync::mpsc::Receiver<()>,
 }
 
 impl Running {
     fn finish(self) -> (Output, String) {
-        let out = self.child.wait_with_output().expect("twg login");
-        // The reader thread may still be copying the last bytes.
-        std::thread::sleep(Duration::from_millis(50));
+        let out = twg_e2e::wait_within(
+            twg_e2e::Proc { child: self.child },
+            Duration::from_secs(60),
+            "twg login",
+        );
+        // The reader thread copies stderr until the pipe closes: wait for the end of it.
+        let _ = self.stderr_done.recv_timeout(Duration::from_secs(5));
         let err = self.stderr.lock().unwrap().clone();
         (out, err)
     }
@@ -41,6 +46,7 @@ fn start_login(env: &Env, extra: &[&str]) -> Running {
     let stderr = child.stderr.take().expect("stderr");
     let seen = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, stderr_done) = std::sync::mpsc::channel();
     {
         let seen = seen.clone();
         std::thread::spawn(move || {
@@ -50,6 +56,7 @@ fn start_login(env: &Env, extra: &[&str]) -> Running {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 {
                     let _ = tx.send(None);
+                    let _ = done_tx.send(());
                     return;
                 }
                 seen.lock().unwrap().push_str(&line);
@@ -72,6 +79,7 @@ fn start_login(env: &Env, extra: &[&str]) -> Running {
         code,
         uri,
         stderr: seen,
+        stderr_done,
     }
 }
 
@@ -634,13 +642,21 @@ fn twgd_stops_polling_when_the_client_goes_away() {
     let env = Env::new(&idp.url);
     let _daemon = env.start_daemon();
     let mut run = start_login(&env, &[]);
-    std::thread::sleep(Duration::from_millis(2500));
-    let polling = idp.counters()["device_token_polls"].as_u64().unwrap();
-    assert!(polling >= 1, "twgd polls for the client");
+    let polls = || idp.counters()["device_token_polls"].as_u64().unwrap();
+    twg_e2e::wait_until(
+        "twgd to poll for the client",
+        Duration::from_secs(20),
+        || polls() >= 1,
+    );
     run.child.kill().unwrap();
     let _ = run.child.wait();
-    std::thread::sleep(Duration::from_millis(500));
-    let after_kill = idp.counters()["device_token_polls"].as_u64().unwrap();
+    twg_e2e::wait_until(
+        "twgd to notice the client left",
+        Duration::from_secs(20),
+        || env.daemon_log().contains("device login abandoned"),
+    );
+    let after_kill = polls();
+    // Absence takes time to show: three poll intervals (1 s each) with no poll.
     std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(
         idp.counters()["device_token_polls"].as_u64().unwrap(),

@@ -575,16 +575,24 @@ fn a_save_that_fails_after_rotation_keeps_the_new_tokens_in_the_daemon_until_sav
     // The token endpoint answers slowly: the preflight passes, then the disk fills up
     // before the rotated tokens come back.
     idp.fault(serde_json::json!({"mode": "delay", "delay_ms": 1500, "count": 1}));
-    let refresh = env
-        .twg_cmd(&["auth", "refresh", "--force"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    let sent = idp.token_requests();
+    let refresh = twg_e2e::Proc {
+        child: env
+            .twg_cmd(&["auth", "refresh", "--force"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    };
+    // The request is at the server (counted on arrival, before the delay): fill the disk.
+    twg_e2e::wait_until(
+        "the refresh to reach the server",
+        Duration::from_secs(20),
+        || idp.token_requests() > sent,
+    );
     let filler = env.config_dir.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 512 * 1024]);
-    let out = refresh.wait_with_output().unwrap();
+    let out = twg_e2e::wait_within(refresh, Duration::from_secs(30), "twg auth refresh");
     assert!(
         out.status.success(),
         "the daemon serves the rescued tokens: {:?}",

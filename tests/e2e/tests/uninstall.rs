@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use twg_e2e::{Env, Idp, text};
 
 /// Every path under `roots` with its kind and content.
@@ -183,8 +184,17 @@ fn yes_removes_exactly_the_listed_paths_and_revokes() {
         after.keys().all(|p| before.contains_key(p)),
         "nothing new appeared"
     );
+    let mut stopped = None;
+    twg_e2e::wait_until(
+        "twgd to exit after uninstall",
+        Duration::from_secs(20),
+        || {
+            stopped = daemon.child.try_wait().unwrap();
+            stopped.is_some()
+        },
+    );
     assert_eq!(
-        daemon.child.wait().unwrap().code(),
+        stopped.unwrap().code(),
         Some(0),
         "twgd was stopped gracefully"
     );

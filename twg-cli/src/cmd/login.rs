@@ -91,6 +91,17 @@ impl Cmd {
         if self.with_token {
             return self.with_token(ctx).await;
         }
+        let result = self.login(ctx).await?;
+        if ctx.json {
+            println!("{result}");
+        }
+        Ok(())
+    }
+
+    /// The OAuth login (device code or web). Prints the progress, and the result in text
+    /// mode; returns the result as `--json` shows it, so `twg setup` can make it part of its
+    /// own single JSON report.
+    pub async fn login(self, ctx: &Ctx) -> Result<serde_json::Value, CliError> {
         let had_bitbucket = ctx
             .config()
             .ok()
@@ -119,12 +130,11 @@ impl Cmd {
             None => self.direct(ctx, bitbucket).await?,
         };
         // After `--force` without a typed token, the old Bitbucket token is gone: say so.
-        report(
+        Ok(report(
             ctx,
             &done,
             self.force && had_bitbucket && !done.has_bitbucket_token,
-        );
-        Ok(())
+        ))
     }
 
     /// The device flow inside twgd: print what it streams, answer its site question.
@@ -624,25 +634,23 @@ fn who(user: Option<&UserInfo>) -> String {
     }
 }
 
-fn report(ctx: &Ctx, done: &Done, bitbucket_dropped: bool) {
+/// Prints a successful login in text mode; returns it as `--json` shows it.
+fn report(ctx: &Ctx, done: &Done, bitbucket_dropped: bool) -> serde_json::Value {
     let who = if done.user.is_empty() {
         "the approved account".to_string()
     } else {
         done.user.clone()
     };
+    let result = serde_json::json!({
+        "user": who,
+        "site": done.site.as_ref().map(|s| serde_json::json!({"id": s.id, "name": s.name, "url": s.url})),
+        "config_path": done.config_path,
+        "has_bitbucket_token": done.has_bitbucket_token,
+        "via": done.via,
+        "grant": done.grant,
+    });
     if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "user": who,
-                "site": done.site.as_ref().map(|s| serde_json::json!({"id": s.id, "name": s.name, "url": s.url})),
-                "config_path": done.config_path,
-                "has_bitbucket_token": done.has_bitbucket_token,
-                "via": done.via,
-                "grant": done.grant,
-            })
-        );
-        return;
+        return result;
     }
     println!("✔ Authentication successful!");
     println!("✔ Authenticated as {who}");
@@ -655,6 +663,7 @@ fn report(ctx: &Ctx, done: &Done, bitbucket_dropped: bool) {
             "! --force removed the stored Bitbucket token; set a new one with `twg setup bitbucket`"
         );
     }
+    result
 }
 
 /// Prints the code and URL (the code first: the page asks for it), and opens the browser.

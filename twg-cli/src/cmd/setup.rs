@@ -60,30 +60,59 @@ impl Cmd {
             Some(SetupCommand::OauthApp(a)) => return a.run(ctx).await,
             None => {}
         }
-        login_if_needed(ctx, self.no_browser, self.site).await?;
+        let login = login_if_needed(ctx, self.no_browser, self.site).await?;
         let mut incomplete = Vec::new();
-        if self.no_upkeep {
-            println!("  Upkeep not enabled (--no-upkeep); `twg upkeep enable` turns it on");
+        let upkeep = if self.no_upkeep {
+            if !ctx.json {
+                println!("  Upkeep not enabled (--no-upkeep); `twg upkeep enable` turns it on");
+            }
+            serde_json::json!({ "enabled": false, "skipped": "--no-upkeep" })
         } else {
             match crate::service::is_enabled() {
-                Ok(true) => println!("✔ Upkeep is already enabled"),
+                Ok(true) => {
+                    if !ctx.json {
+                        println!("✔ Upkeep is already enabled");
+                    }
+                    serde_json::json!({ "enabled": true, "already_enabled": true })
+                }
                 _ => match crate::cmd::upkeep::service::enable(ctx).await {
-                    Ok(e) => println!("✔ Upkeep enabled: {} (twgd pid {})", e.service, e.pid),
+                    Ok(e) => {
+                        if !ctx.json {
+                            println!("✔ Upkeep enabled: {} (twgd pid {})", e.service, e.pid);
+                        }
+                        serde_json::json!({ "enabled": true, "service": e.service, "pid": e.pid })
+                    }
                     Err(e) => {
-                        eprintln!("! {}", e.message);
-                        if let Some(t) = &e.text {
-                            eprintln!("{t}");
+                        if !ctx.json {
+                            eprintln!("! {}", e.message);
+                            if let Some(t) = &e.text {
+                                eprintln!("{t}");
+                            }
                         }
                         incomplete.push("upkeep is not enabled (see above)");
+                        serde_json::json!({ "enabled": false, "error": e.message, "guidance": e.text })
                     }
                 },
             }
-        }
-        for warning in path_warnings() {
-            eprintln!("! {warning}");
+        };
+        let warnings = path_warnings();
+        for warning in &warnings {
+            if !ctx.json {
+                eprintln!("! {warning}");
+            }
             incomplete.push("check your PATH (see above)");
         }
-        if incomplete.is_empty() {
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "login": login,
+                    "upkeep": upkeep,
+                    "path_warnings": warnings,
+                    "complete": incomplete.is_empty(),
+                })
+            );
+        } else if incomplete.is_empty() {
             println!("✔ Setup complete");
         } else {
             incomplete.dedup();
@@ -109,7 +138,14 @@ impl BitbucketCmd {
             .config()
             .map(|c| ctx.store(&c).auth_path())
             .unwrap_or_default();
-        println!("✔ Bitbucket token saved to {}", path.display());
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({ "saved": "bitbucket_token", "config_path": path })
+            );
+        } else {
+            println!("✔ Bitbucket token saved to {}", path.display());
+        }
         Ok(())
     }
 }
@@ -237,11 +273,12 @@ fn write_app_config(
     Ok(())
 }
 
+/// Logs in unless already logged in; returns what `--json` reports about it.
 async fn login_if_needed(
     ctx: &Ctx,
     no_browser: bool,
     site: Option<String>,
-) -> Result<(), CliError> {
+) -> Result<serde_json::Value, CliError> {
     let config = ctx.config()?;
     let store = ctx.store(&config);
     if let Some(loaded) = store.load()?
@@ -253,10 +290,12 @@ async fn login_if_needed(
             .map(|u| if u.email.is_empty() { u.name } else { u.email })
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "your account".into());
-        println!("✔ Already logged in as {who} (`twg login --force` logs in again)");
-        return Ok(());
+        if !ctx.json {
+            println!("✔ Already logged in as {who} (`twg login --force` logs in again)");
+        }
+        return Ok(serde_json::json!({ "already_logged_in": true, "user": who }));
     }
-    crate::cmd::login::Cmd {
+    let mut done = crate::cmd::login::Cmd {
         no_browser,
         site,
         force: false,
@@ -265,8 +304,10 @@ async fn login_if_needed(
         web: false,
         timeout: 300,
     }
-    .run(ctx)
-    .await
+    .login(ctx)
+    .await?;
+    done["already_logged_in"] = false.into();
+    Ok(done)
 }
 
 /// Every `twg` on PATH, in PATH order.

@@ -34,7 +34,14 @@ impl EnableCmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         if self.print {
             let spec = spec(ctx)?;
-            print!("{}", rendered(&spec));
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "daemon": spec.daemon, "service_file": rendered(&spec) })
+                );
+            } else {
+                print!("{}", rendered(&spec));
+            }
             return Ok(());
         }
         let summary = enable(ctx).await?;
