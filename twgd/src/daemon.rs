@@ -195,6 +195,19 @@ impl Daemon {
         }
         let _gate = self.refresh_gate.lock().await;
         if self.flights.load(Ordering::SeqCst) != seen {
+            let failed = self
+                .last_flight_error
+                .lock()
+                .expect("flight lock")
+                .as_ref()
+                .map(EngineError::replay);
+            // A forced refresh asked for a rotation: if the one it waited on failed, that
+            // failure is its answer (not "fresh, nothing to do" with the old token).
+            if need.force
+                && let Some(e) = failed
+            {
+                return Err(e);
+            }
             let relaxed = Need {
                 force: false,
                 ..need
@@ -202,8 +215,8 @@ impl Daemon {
             if let Some(view) = self.serve(relaxed)? {
                 return Ok(view);
             }
-            if let Some(e) = self.last_flight_error.lock().expect("flight lock").as_ref() {
-                return Err(e.replay());
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         let result = self.refresh_now(need).await;

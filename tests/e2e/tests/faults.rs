@@ -479,6 +479,34 @@ fn errors_that_prove_no_rotation_are_retried() {
     assert_eq!(spent(&idp), 0);
 }
 
+/// What only twgd's single-flight gate does: clients that waited on a refresh that failed
+/// take its error instead of each trying again. (Under the engine's lock alone, every client
+/// would find the token unchanged and run its own three attempts against a failing server.)
+#[test]
+fn clients_waiting_on_a_failing_refresh_share_its_error_instead_of_retrying() {
+    let idp = strict_idp(&[]);
+    let env = logged_in(&idp);
+    let _daemon = env.start_daemon();
+    idp.reset_counters();
+    idp.fault(serde_json::json!({"mode": "status", "status": 503, "count": 1000}));
+    let children: Vec<_> = (0..20)
+        .map(|_| spawn(&env, &["auth", "refresh", "--force"]))
+        .collect();
+    for c in children {
+        let out = wait_within(c, Duration::from_secs(120), "twg auth refresh --force");
+        assert_eq!(out.status.code(), Some(75), "{:?}", text(&out));
+    }
+    // One flight: the engine's three attempts (a straggler arriving after it ended may
+    // start one more flight).
+    let sent = idp.token_requests();
+    assert!(
+        sent <= 6,
+        "{sent} token requests for 20 clients: waiters retried instead of sharing the error"
+    );
+    idp.fault(serde_json::json!({"mode": "none"}));
+    assert_eq!(state_of(&idp, &env.refresh_token()), "current");
+}
+
 // --- 8. pinned endpoints -----------------------------------------------------------------
 
 fn edit_auth_conf(env: &Env, edit: impl FnOnce(&mut toml::Table)) {
@@ -592,8 +620,8 @@ fn a_revoked_session_is_dead_without_the_daemon() {
 
 // --- single flight -------------------------------------------------------------------------
 
-/// Forced refreshes bypass the engine's "adopt a rotation made meanwhile" check, so only
-/// twgd's single-flight gate (waiters take the in-flight result) keeps this at one.
+/// Twenty forced refreshes arriving during one rotation share it. (Both twgd's gate and the
+/// engine's adopt-under-the-lock keep this at one; the next test tells them apart.)
 #[test]
 fn concurrent_forced_refreshes_through_the_daemon_share_one_rotation() {
     let idp = strict_idp(&[]);

@@ -123,3 +123,52 @@ fn another_protocol_version_is_refused_by_the_daemon() {
     );
     assert!(!answer.contains(&env.access_token()));
 }
+
+/// Behind a twgd of another protocol version, `twg` exits 76 and says how to restart it; it
+/// never refreshes on its own behind the daemon's back, even with a stale token.
+#[test]
+fn a_daemon_of_another_protocol_is_exit_76_and_twg_refreshes_nothing() {
+    let idp = Idp::start(&[]);
+    let env = logged_in(&idp);
+    env.make_stale();
+    let rt = env.refresh_token();
+    let mut other = twg_e2e::Proc {
+        child: env
+            .command(twg_e2e::bin("twg-other-daemon"))
+            .arg(&env.socket)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    };
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(other.child.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "READY");
+    idp.reset_counters();
+    for args in [
+        &["auth", "token"][..],
+        &["auth", "refresh", "--force"],
+        &["daemon", "status"],
+    ] {
+        let out = env.twg(args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(76), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains("twg daemon stop"), "{args:?}: {stderr}");
+        assert!(!stdout.contains(&env.access_token()));
+    }
+    let out = env.twg(&["auth", "token", "--json"]);
+    let err: serde_json::Value =
+        serde_json::from_str(text(&out).1.lines().last().unwrap()).unwrap();
+    assert_eq!(err["error"]["code"], "PROTOCOL_MISMATCH");
+    assert_eq!(err["error"]["exit_code"], 76);
+    assert_eq!(
+        idp.refresh_requests(),
+        0,
+        "nothing refreshed behind the daemon"
+    );
+    assert_eq!(env.refresh_token(), rt);
+    other.kill();
+}
