@@ -76,10 +76,16 @@ async function startOidcServer(env) {
   };
 }
 
-// Stand-in for twg's loopback listener: records every request, answers HTML.
+// Stand-in for twg's loopback listener: records every request but the browser's own
+// /favicon.ico (which Chromium may or may not ask for), answers HTML.
 async function startListener(port = 0) {
   const hits = [];
   const server = createServer((req, res) => {
+    if (new URL(req.url, 'http://127.0.0.1').pathname === '/favicon.ico') {
+      res.writeHead(404, { connection: 'close' });
+      res.end();
+      return;
+    }
     hits.push(req.url);
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', connection: 'close' });
     res.end('<!DOCTYPE html><html><head><title>twg</title></head><body><p>Signed in. Return to your terminal.</p></body></html>');
