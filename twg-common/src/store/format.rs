@@ -301,6 +301,10 @@ token = "bb"
             .unwrap()
             .into_credentials();
         assert_eq!(back, creds);
+        // A confidential login whose secret is gone (lost keyring entry) is still version 2.
+        let o = creds.oauth.as_mut().unwrap();
+        o.client_secret = None;
+        assert_eq!(AuthFile::from_credentials(&creds, 3).version, 2);
         creds.oauth = None;
         creds.oauth_app = Some(OAuthApp {
             client_id: "app".into(),
@@ -311,6 +315,15 @@ token = "bb"
         // the same check this build applies to a version above its own.
         let err = crate::versioned::parse::<AuthFile>(&text, 1).unwrap_err();
         assert!(matches!(err, crate::versioned::VersionedError::Newer(2)));
+    }
+
+    #[test]
+    fn a_missing_token_type_reads_as_bearer() {
+        let text = EXACT.replace("token_type = \"Bearer\"\n", "");
+        let creds = parse(Path::new("auth.conf"), &text)
+            .unwrap()
+            .into_credentials();
+        assert_eq!(creds.oauth.unwrap().token_type, "Bearer");
     }
 
     #[test]
