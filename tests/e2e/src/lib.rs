@@ -433,6 +433,66 @@ pub fn read_user_code(child: &mut Child) -> String {
     }
 }
 
+/// A real systemd user manager in a private mount namespace (where `/run/systemd/system`
+/// exists, so systemd agrees to run), using the environment's runtime and config
+/// directories. Dropping it stops the manager with SIGTERM, which stops its services too.
+#[derive(Debug)]
+pub struct UserManager {
+    proc: Proc,
+}
+
+impl UserManager {
+    pub fn start(env: &Env) -> UserManager {
+        std::fs::create_dir_all(&env.runtime_dir).unwrap();
+        let child = env
+            .command("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec /lib/systemd/systemd --user",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare");
+        let mgr = UserManager {
+            proc: Proc { child },
+        };
+        let pid = mgr.proc.pid().to_string();
+        wait_until(
+            "the systemd user manager to run",
+            Duration::from_secs(20),
+            || {
+                // Inside the namespace: outside it systemctl says "offline" (no
+                // /run/systemd/system) although the manager serves every other request.
+                let out = env
+                    .command("nsenter")
+                    .args([
+                        "-t",
+                        &pid,
+                        "-m",
+                        "--",
+                        "systemctl",
+                        "--user",
+                        "is-system-running",
+                    ])
+                    .output()
+                    .unwrap();
+                let state = String::from_utf8_lossy(&out.stdout);
+                state.contains("running") || state.contains("degraded")
+            },
+        );
+        mgr
+    }
+}
+
+impl Drop for UserManager {
+    fn drop(&mut self) {
+        self.proc.terminate();
+    }
+}
+
 /// Polls `done` until it holds; fails the test with `what` after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;

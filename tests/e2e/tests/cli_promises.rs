@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use twg_e2e::{Env, Idp, Proc, bin, text};
+use twg_e2e::{Env, Idp, Proc, UserManager, bin, text};
 
 /// Longest any single `twg` (or helper) process may take.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -726,55 +726,6 @@ fn update_check_false_keeps_upkeep_from_fetching_the_manifest() {
 
 // ---------------------------------------------------------------------------------------
 // 4. `twg setup --no-upkeep`.
-
-/// A real systemd user manager in a private mount namespace (as in `service.rs`), so that
-/// `twg setup` *could* enable the service here: only `--no-upkeep` keeps it from doing so.
-struct UserManager {
-    proc: Proc,
-}
-
-impl UserManager {
-    fn start(env: &Env) -> UserManager {
-        std::fs::create_dir_all(&env.runtime_dir).unwrap();
-        let child = env
-            .command("unshare")
-            .args([
-                "-m",
-                "sh",
-                "-c",
-                "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec /lib/systemd/systemd --user",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("unshare");
-        let mgr = UserManager {
-            proc: Proc { child },
-        };
-        let pid = mgr.proc.pid().to_string();
-        wait_until("the systemd user manager", Duration::from_secs(20), || {
-            let mut c = env.command("nsenter");
-            c.args([
-                "-t",
-                &pid,
-                "-m",
-                "--",
-                "systemctl",
-                "--user",
-                "is-system-running",
-            ]);
-            let state = text(&run(c, None, "systemctl is-system-running")).0;
-            state.contains("running") || state.contains("degraded")
-        });
-        mgr
-    }
-}
-
-impl Drop for UserManager {
-    fn drop(&mut self) {
-        self.proc.terminate();
-    }
-}
 
 #[test]
 fn setup_no_upkeep_says_so_installs_no_service_and_exits_0() {

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use twg_e2e::{Env, bin, text};
+use twg_e2e::{Env, UserManager, bin, text};
 
 /// Runs `systemd-analyze --user verify` on `unit`; returns (success, all output).
 fn verify(unit: &Path, runtime_dir: &Path) -> (bool, String) {
@@ -186,67 +186,6 @@ fn enable_without_a_user_manager_fails_with_the_real_error_and_leaves_nothing() 
             .contains("loginctl")
     );
     assert!(!unit_dir.join("twgd.service").exists());
-}
-
-/// A real systemd user manager in a private mount namespace (where `/run/systemd/system`
-/// exists, so systemd agrees to run), using the test's runtime and config directories.
-/// Dropping it stops the manager with SIGTERM, which stops its services too.
-struct UserManager {
-    proc: twg_e2e::Proc,
-}
-
-impl UserManager {
-    fn start(env: &Env) -> UserManager {
-        std::fs::create_dir_all(&env.runtime_dir).unwrap();
-        let child = env
-            .command("unshare")
-            .args([
-                "-m",
-                "sh",
-                "-c",
-                "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/system && exec /lib/systemd/systemd --user",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("unshare");
-        let mgr = UserManager {
-            proc: twg_e2e::Proc { child },
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            // Inside the namespace: outside it systemctl says "offline" (no /run/systemd/system)
-            // although the manager serves every other request, including twg's.
-            let out = env
-                .command("nsenter")
-                .args([
-                    "-t",
-                    &mgr.proc.pid().to_string(),
-                    "-m",
-                    "--",
-                    "systemctl",
-                    "--user",
-                    "is-system-running",
-                ])
-                .output()
-                .unwrap();
-            let state = text(&out).0;
-            if state.contains("running") || state.contains("degraded") {
-                return mgr;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the user manager did not start: {state}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for UserManager {
-    fn drop(&mut self) {
-        self.proc.terminate();
-    }
 }
 
 fn daemon_pid(env: &Env) -> Option<u64> {
