@@ -22,6 +22,24 @@ pub fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance")
 }
 
+/// `twg setup oauth-app` for `client_id` and `redirect_uri`, the secret on stdin (never in
+/// argv); fails the test unless it succeeds.
+pub fn setup_oauth_app(env: &Env, client_id: &str, redirect_uri: &str, secret: &str) {
+    let out = env.twg_with_stdin(
+        &[
+            "setup",
+            "oauth-app",
+            "--client-id",
+            client_id,
+            "--redirect-uri",
+            redirect_uri,
+            "--with-secret",
+        ],
+        secret.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", crate::text(&out));
+}
+
 /// A `twg login --web --no-browser` in progress.
 #[derive(Debug)]
 pub struct WebLogin {

@@ -245,19 +245,7 @@ fn web_app(method: &str) -> WebApp {
     ]);
     let mut env = Env::with_client(&oidc.issuer, "twg-web", "openid offline_access");
     env.unset("TWG_OAUTH_CLIENT_ID");
-    let out = env.twg_with_stdin(
-        &[
-            "setup",
-            "oauth-app",
-            "--client-id",
-            "twg-web",
-            "--redirect-uri",
-            &redirect,
-            "--with-secret",
-        ],
-        WEB_SECRET.as_bytes(),
-    );
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    twg_e2e::web::setup_oauth_app(&env, "twg-web", &redirect, WEB_SECRET);
     WebApp {
         oidc,
         env,

@@ -477,19 +477,7 @@ fn the_oauth_apps_client_secret_lives_in_the_keyring_and_refreshes_use_it() {
     let (mut env, _ss) = keyring_env(&idp);
     env.unset("TWG_OAUTH_CLIENT_ID");
     set_backend(&env, "keyring");
-    let out = env.twg_with_stdin(
-        &[
-            "setup",
-            "oauth-app",
-            "--client-id",
-            "twg-web",
-            "--redirect-uri",
-            &redirect,
-            "--with-secret",
-        ],
-        secret.as_bytes(),
-    );
-    assert!(out.status.success(), "{}", text(&out).1);
+    twg_e2e::web::setup_oauth_app(&env, "twg-web", &redirect, secret);
     assert_not_on_disk(&env, &[secret]);
     assert_eq!(
         secret_field(&lookup(&env).unwrap(), "app_client_secret"),

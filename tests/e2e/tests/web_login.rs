@@ -34,19 +34,7 @@ fn env_with_app(app: &App) -> Env {
 }
 
 fn setup_app(env: &Env, app: &App) {
-    let out = env.twg_with_stdin(
-        &[
-            "setup",
-            "oauth-app",
-            "--client-id",
-            "twg-web",
-            "--redirect-uri",
-            &app.redirect,
-            "--with-secret",
-        ],
-        SECRET.as_bytes(),
-    );
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    twg_e2e::web::setup_oauth_app(env, "twg-web", &app.redirect, SECRET);
 }
 
 /// The token endpoint's log: (grant_type, client_auth, outcome) per request.
