@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use twg_e2e::{Env, Idp, Proc, UserManager, bin, text};
+use twg_e2e::{Env, Idp, Proc, UserManager, bin, text, wait_until};
 
 /// Longest any single `twg` (or helper) process may take.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -122,15 +122,6 @@ struct StopDaemon<'a>(&'a Env);
 impl Drop for StopDaemon<'_> {
     fn drop(&mut self) {
         let _ = twg(self.0, &["daemon", "stop"]);
-    }
-}
-
-/// Polls `done` every 20 ms; fails the test naming `what` after `limit`.
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
