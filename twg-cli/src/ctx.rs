@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use twg_common::agent::Agent;
 use twg_common::config::Config;
 use twg_common::engine::Engine;
+use twg_common::error_code::ErrorCode;
 use twg_common::store::Store;
 
 #[derive(Debug)]
@@ -71,8 +72,7 @@ impl Ctx {
             {
                 let socket = self.socket().unwrap_or_default();
                 let mut err = CliError::new(
-                    "DAEMON_UNREACHABLE",
-                    twg_common::exit::DAEMON_UNREACHABLE,
+                    ErrorCode::DaemonUnreachable,
                     format!(
                         "twgd is not reachable at {} and this process cannot read {} ({e}), so \
                          twg cannot fall back to refreshing by itself. Nothing was sent to the \

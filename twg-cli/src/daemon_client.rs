@@ -5,6 +5,7 @@
 use crate::ctx::Ctx;
 use crate::report::{CliError, from_status};
 use std::time::Duration;
+use twg_common::error_code::ErrorCode;
 use twg_common::rpc::{self, Client, ConnectError};
 
 /// How long a connect may take before the daemon counts as unreachable.
@@ -15,11 +16,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn connect(ctx: &Ctx) -> Result<Result<Client, ConnectError>, CliError> {
     let socket = ctx.socket()?;
     match rpc::connect(&socket, CONNECT_TIMEOUT).await {
-        Err(e @ ConnectError::Untrusted { .. }) => Err(CliError::new(
-            "UNTRUSTED_SOCKET",
-            twg_common::exit::DAEMON_UNREACHABLE,
-            e.to_string(),
-        )),
+        Err(e @ ConnectError::Untrusted { .. }) => {
+            Err(CliError::new(ErrorCode::UntrustedSocket, e.to_string()))
+        }
         other => Ok(other),
     }
 }
@@ -34,7 +33,7 @@ pub fn quick<T>(message: T) -> tonic::Request<T> {
 /// Maps a failed RPC. Every error twgd itself produces carries a `twg-error-code`; one
 /// without it came from the transport (the daemon died, hung or was stopped mid-call).
 pub fn rpc_error(status: tonic::Status) -> RpcFailure {
-    let from_daemon = status.metadata().get("twg-error-code").is_some();
+    let from_daemon = ErrorCode::of_status(&status).is_some();
     let transport = matches!(
         status.code(),
         tonic::Code::Unknown
@@ -77,11 +76,7 @@ impl RpcFailure {
     pub fn into_error(self) -> CliError {
         match self {
             RpcFailure::Answered(e) => e,
-            RpcFailure::Unreachable(why) => CliError::new(
-                "DAEMON_UNREACHABLE",
-                twg_common::exit::DAEMON_UNREACHABLE,
-                why,
-            ),
+            RpcFailure::Unreachable(why) => CliError::new(ErrorCode::DaemonUnreachable, why),
         }
     }
 }

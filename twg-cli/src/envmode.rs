@@ -3,6 +3,7 @@
 //! writable directory.
 
 use crate::report::CliError;
+use twg_common::error_code::ErrorCode;
 use twg_common::secret::Secret;
 
 /// Credentials taken from the environment.
@@ -25,8 +26,7 @@ pub fn from_env() -> Result<Option<EnvCredentials>, CliError> {
     };
     let Some(user) = var("TWG_USER") else {
         return Err(CliError::new(
-            "ENV_INCOMPLETE",
-            twg_common::exit::CONFIG,
+            ErrorCode::EnvIncomplete,
             "TWG_TOKEN is set but TWG_USER is not; set TWG_USER to the account's email (or unset TWG_TOKEN to use stored credentials)",
         ));
     };

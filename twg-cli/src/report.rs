@@ -3,14 +3,13 @@
 
 use crate::ctx::Ctx;
 use twg_common::error::EngineError;
-use twg_common::exit;
+use twg_common::error_code::ErrorCode;
 
 /// An error as the user sees it.
 #[derive(Debug)]
 pub struct CliError {
-    /// Stable machine-readable code (`AUTH_EXPIRED`, `SANDBOX_CANNOT_PERSIST`, ...).
-    pub code: &'static str,
-    pub exit: i32,
+    /// Stable machine-readable code; it decides the exit code.
+    pub code: ErrorCode,
     pub message: String,
     /// Extra structured detail for `--json` (e.g. sandbox guidance).
     pub detail: Option<serde_json::Value>,
@@ -19,10 +18,9 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn new(code: &'static str, exit: i32, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
-            exit,
             message: message.into(),
             detail: None,
             text: None,
@@ -30,11 +28,16 @@ impl CliError {
     }
 
     pub fn failure(message: impl Into<String>) -> Self {
-        Self::new("FAILURE", exit::FAILURE, message)
+        Self::new(ErrorCode::Failure, message)
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::new("USAGE", exit::USAGE, message)
+        Self::new(ErrorCode::Usage, message)
+    }
+
+    /// The documented exit code.
+    pub fn exit(&self) -> i32 {
+        self.code.exit()
     }
 
     /// Prints the report and returns the exit code.
@@ -43,7 +46,7 @@ impl CliError {
             let mut err = serde_json::json!({
                 "code": self.code,
                 "message": self.message,
-                "exit_code": self.exit,
+                "exit_code": self.exit(),
             });
             if let Some(d) = &self.detail {
                 err["detail"] = d.clone();
@@ -56,13 +59,13 @@ impl CliError {
                 eprintln!("{t}");
             }
         }
-        self.exit
+        self.exit()
     }
 }
 
 impl From<EngineError> for CliError {
     fn from(e: EngineError) -> Self {
-        Self::new(e.code(), e.exit_code(), e.to_string())
+        Self::new(e.code(), e.to_string())
     }
 }
 
@@ -74,7 +77,7 @@ impl From<twg_common::config::ConfigError> for CliError {
 
 impl From<twg_common::paths::PathError> for CliError {
     fn from(e: twg_common::paths::PathError) -> Self {
-        Self::new("PATH_ERROR", exit::FAILURE, e.to_string())
+        Self::new(ErrorCode::PathError, e.to_string())
     }
 }
 
@@ -84,47 +87,24 @@ impl From<twg_common::store::StoreError> for CliError {
     }
 }
 
+impl From<twg_common::login::WebLoginError> for CliError {
+    fn from(e: twg_common::login::WebLoginError) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
+impl From<twg_common::oauth::device::DeviceError> for CliError {
+    fn from(e: twg_common::oauth::device::DeviceError) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
 /// Maps a daemon's gRPC error to a report, using the code the daemon attached.
 pub fn from_status(status: &tonic::Status) -> CliError {
-    let code = status
-        .metadata()
-        .get("twg-error-code")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let (code, exit): (&'static str, i32) = match code {
-        "NOT_LOGGED_IN" => ("NOT_LOGGED_IN", exit::AUTH_EXPIRED),
-        "AUTH_EXPIRED" => ("AUTH_EXPIRED", exit::AUTH_EXPIRED),
-        "SANDBOX_CANNOT_PERSIST" => ("SANDBOX_CANNOT_PERSIST", exit::SANDBOX_CANNOT_PERSIST),
-        "LOCK_BUSY" => ("LOCK_BUSY", exit::TEMPORARY),
-        "TEMPORARY" => ("TEMPORARY", exit::TEMPORARY),
-        "PROTOCOL_MISMATCH" => ("PROTOCOL_MISMATCH", exit::PROTOCOL_MISMATCH),
-        "CONFIG_CORRUPT" => ("CONFIG_CORRUPT", exit::CONFIG),
-        "CONFIG_INVALID" => ("CONFIG_INVALID", exit::CONFIG),
-        "REFRESH_REJECTED" => ("REFRESH_REJECTED", exit::FAILURE),
-        // The rest of `EngineError::code()`, so `--json` names the same code whether the
-        // daemon or the direct path failed.
-        "NOT_REFRESHABLE" => ("NOT_REFRESHABLE", exit::FAILURE),
-        "PERSIST_FAILED" => ("PERSIST_FAILED", exit::FAILURE),
-        "STORE_ERROR" => ("STORE_ERROR", exit::FAILURE),
-        "HTTP_SETUP" => ("HTTP_SETUP", exit::FAILURE),
-        "MIN_VALID_UNMEETABLE" => ("MIN_VALID_UNMEETABLE", exit::FAILURE),
-        "REFRESH_ANSWER_LOST" if status.code() == tonic::Code::Unavailable => {
-            ("REFRESH_ANSWER_LOST", exit::TEMPORARY)
-        }
-        "REFRESH_ANSWER_LOST" => ("REFRESH_ANSWER_LOST", exit::AUTH_EXPIRED),
-        "ENDPOINT_NOT_PINNED" => ("ENDPOINT_NOT_PINNED", exit::CONFIG),
-        "ISSUER_CHANGED" => ("ISSUER_CHANGED", exit::CONFIG),
-        _ => match status.code() {
-            tonic::Code::Unauthenticated => ("AUTH_EXPIRED", exit::AUTH_EXPIRED),
-            tonic::Code::Unavailable => ("TEMPORARY", exit::TEMPORARY),
-            tonic::Code::PermissionDenied => ("PERMISSION_DENIED", exit::FAILURE),
-            _ => ("DAEMON_ERROR", exit::FAILURE),
-        },
-    };
     let message = if status.message().is_empty() {
         format!("twgd answered {:?}", status.code())
     } else {
         status.message().to_string()
     };
-    CliError::new(code, exit, message)
+    CliError::new(ErrorCode::of_daemon_status(status), message)
 }

@@ -869,7 +869,7 @@ mod tests {
         assert_eq!(assess(&c, 1300, need(800)).unwrap(), Verdict::Refresh);
         assert_eq!(
             assess(&c, 1100, need(901)).unwrap_err().code(),
-            "MIN_VALID_UNMEETABLE"
+            crate::error_code::ErrorCode::MinValidUnmeetable
         );
     }
 
@@ -911,7 +911,7 @@ mod tests {
         let c = creds(1000, 4600);
         for requested in [3600, 3241, 7200, 86_400] {
             let err = assess(&c, 2000, need(requested)).unwrap_err();
-            assert_eq!(err.code(), "MIN_VALID_UNMEETABLE", "{requested}");
+            assert_eq!(err.code().as_str(), "MIN_VALID_UNMEETABLE", "{requested}");
             assert!(err.to_string().contains("3600 s"), "{err}");
         }
         // 90% of the lifetime is still served by one rotation.
@@ -935,7 +935,7 @@ mod tests {
             warning: None,
         };
         let err = finish(fresh, need(7200), now_unix()).unwrap_err();
-        assert_eq!(err.code(), "MIN_VALID_UNMEETABLE");
+        assert_eq!(err.code().as_str(), "MIN_VALID_UNMEETABLE");
     }
 
     #[test]
@@ -983,7 +983,7 @@ mod tests {
             pin_endpoints(&evil, "http://127.0.0.1:1")
                 .unwrap_err()
                 .code(),
-            "ENDPOINT_NOT_PINNED"
+            crate::error_code::ErrorCode::EndpointNotPinned
         );
         let mut evil = c.clone();
         evil.revocation_endpoint = Some("https://evil.example/revoke".into());
@@ -996,7 +996,7 @@ mod tests {
             pin_endpoints(&evil, "http://127.0.0.1:1")
                 .unwrap_err()
                 .code(),
-            "ISSUER_CHANGED"
+            crate::error_code::ErrorCode::IssuerChanged
         );
         let mut atl = c.clone();
         atl.issuer = "https://auth.atlassian.com".into();
@@ -1030,12 +1030,12 @@ mod tests {
         let _held = lock::try_lock(&path).unwrap().unwrap();
         let timeout = lock::lock_blocking(&path, Duration::from_millis(5)).unwrap_err();
         let e = EngineError::from_lock(dir.path(), timeout);
-        assert_eq!(e.code(), "LOCK_BUSY");
+        assert_eq!(e.code().as_str(), "LOCK_BUSY");
         let missing = dir.path().join("missing/auth.conf.lock");
         let open = lock::try_lock(&missing).unwrap_err();
         assert_eq!(
             EngineError::from_lock(dir.path(), open).code(),
-            "SANDBOX_CANNOT_PERSIST"
+            crate::error_code::ErrorCode::SandboxCannotPersist
         );
     }
 

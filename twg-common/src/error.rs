@@ -1,6 +1,6 @@
 //! The errors a user can meet on the token path, each with its exit code and next step.
 
-use crate::exit;
+use crate::error_code::ErrorCode;
 use std::path::PathBuf;
 
 /// A failure of the refresh engine or the store, as the user should see it.
@@ -76,11 +76,7 @@ pub enum EngineError {
     },
     /// The result of another request's refresh, taken by a request that waited for it.
     #[error("{message}")]
-    Replayed {
-        code: &'static str,
-        exit: i32,
-        message: String,
-    },
+    Replayed { code: ErrorCode, message: String },
     /// The server rotated the tokens but every save failed. `refreshed` holds the only copy
     /// of the new refresh token: a long-lived caller (twgd) can keep using it and save it
     /// later; a short-lived one can at least use the new access token. Its `Debug` is
@@ -111,56 +107,42 @@ impl EngineError {
 
     /// The documented exit code for this failure.
     pub fn exit_code(&self) -> i32 {
+        self.code().exit()
+    }
+
+    /// The stable machine-readable code, which also decides the exit code.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            EngineError::NotLoggedIn { .. } | EngineError::AuthExpired { .. } => exit::AUTH_EXPIRED,
-            EngineError::Sandbox { .. } => exit::SANDBOX_CANNOT_PERSIST,
-            EngineError::Busy(_) | EngineError::Transient(_) => exit::TEMPORARY,
-            EngineError::Store(crate::store::StoreError::Format(_)) | EngineError::Config(_) => {
-                exit::CONFIG
-            }
-            EngineError::AnswerLost { halted: true, .. } => exit::AUTH_EXPIRED,
-            EngineError::AnswerLost { halted: false, .. } => exit::TEMPORARY,
-            EngineError::EndpointNotPinned { .. } | EngineError::IssuerChanged { .. } => {
-                exit::CONFIG
-            }
-            EngineError::Replayed { exit, .. } => *exit,
-            EngineError::MinValidUnmeetable { .. }
-            | EngineError::Rejected(_)
-            | EngineError::NotRefreshable(_)
-            | EngineError::Store(_)
-            | EngineError::Http(_)
-            | EngineError::PersistAfterRefresh { .. } => exit::FAILURE,
+            EngineError::NotLoggedIn { .. } => ErrorCode::NotLoggedIn,
+            EngineError::AuthExpired { .. } => ErrorCode::AuthExpired,
+            EngineError::Sandbox { .. } => ErrorCode::SandboxCannotPersist,
+            EngineError::Busy(_) => ErrorCode::LockBusy,
+            EngineError::Transient(_) => ErrorCode::Temporary,
+            EngineError::Rejected(_) => ErrorCode::RefreshRejected,
+            EngineError::NotRefreshable(_) => ErrorCode::NotRefreshable,
+            EngineError::Store(crate::store::StoreError::Format(_)) => ErrorCode::ConfigCorrupt,
+            EngineError::Config(_) => ErrorCode::ConfigInvalid,
+            EngineError::Store(_) => ErrorCode::StoreError,
+            EngineError::Http(_) => ErrorCode::HttpSetup,
+            EngineError::PersistAfterRefresh { .. } => ErrorCode::PersistFailed,
+            EngineError::MinValidUnmeetable { .. } => ErrorCode::MinValidUnmeetable,
+            EngineError::AnswerLost { halted: true, .. } => ErrorCode::RefreshHalted,
+            EngineError::AnswerLost { halted: false, .. } => ErrorCode::RefreshAnswerLost,
+            EngineError::EndpointNotPinned { .. } => ErrorCode::EndpointNotPinned,
+            EngineError::IssuerChanged { .. } => ErrorCode::IssuerChanged,
+            EngineError::Replayed { code, .. } => *code,
         }
     }
 
-    /// A stable machine-readable code for `--json` envelopes.
-    pub fn code(&self) -> &'static str {
-        match self {
-            EngineError::NotLoggedIn { .. } => "NOT_LOGGED_IN",
-            EngineError::AuthExpired { .. } => "AUTH_EXPIRED",
-            EngineError::Sandbox { .. } => "SANDBOX_CANNOT_PERSIST",
-            EngineError::Busy(_) => "LOCK_BUSY",
-            EngineError::Transient(_) => "TEMPORARY",
-            EngineError::Rejected(_) => "REFRESH_REJECTED",
-            EngineError::NotRefreshable(_) => "NOT_REFRESHABLE",
-            EngineError::Store(crate::store::StoreError::Format(_)) => "CONFIG_CORRUPT",
-            EngineError::Config(_) => "CONFIG_INVALID",
-            EngineError::Store(_) => "STORE_ERROR",
-            EngineError::Http(_) => "HTTP_SETUP",
-            EngineError::PersistAfterRefresh { .. } => "PERSIST_FAILED",
-            EngineError::MinValidUnmeetable { .. } => "MIN_VALID_UNMEETABLE",
-            EngineError::AnswerLost { .. } => "REFRESH_ANSWER_LOST",
-            EngineError::EndpointNotPinned { .. } => "ENDPOINT_NOT_PINNED",
-            EngineError::IssuerChanged { .. } => "ISSUER_CHANGED",
-            EngineError::Replayed { code, .. } => code,
-        }
+    /// As twgd answers it over gRPC.
+    pub fn to_status(&self) -> tonic::Status {
+        self.code().status(self.to_string())
     }
 
     /// A copy for requests that waited on the refresh that produced this error.
     pub fn replay(&self) -> EngineError {
         EngineError::Replayed {
             code: self.code(),
-            exit: self.exit_code(),
             message: self.to_string(),
         }
     }

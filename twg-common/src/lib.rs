@@ -10,6 +10,7 @@ pub mod child_env;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod error_code;
 pub mod exit;
 pub mod lock;
 pub mod login;

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::error::EngineError;
+use crate::error_code::ErrorCode;
 use crate::oauth::authcode::{self, AuthorizationRequest, Callback, CallbackError};
 use crate::oauth::client_auth::{AuthMethod, ClientAuth};
 use crate::oauth::device::{self, DeviceAuthorization, DeviceError};
@@ -47,6 +48,17 @@ pub enum WebLoginError {
         "the authorization server refused the code: {0}. Nothing was saved; run `twg login --web` again"
     )]
     Exchange(OAuthError),
+}
+
+impl WebLoginError {
+    /// The code twgd and the direct login both report.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            WebLoginError::Callback(CallbackError::Denied(_)) => ErrorCode::LoginDenied,
+            WebLoginError::Exchange(e) if e.is_transient() => ErrorCode::Temporary,
+            _ => ErrorCode::LoginFailed,
+        }
+    }
 }
 
 /// The secret for `client_id`: `TWG_OAUTH_CLIENT_SECRET` if given, else the one stored by

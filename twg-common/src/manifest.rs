@@ -99,6 +99,16 @@ pub enum ManifestError {
     },
 }
 
+impl ManifestError {
+    /// A network failure or a server error: retrying later may work.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ManifestError::Fetch { .. } | ManifestError::Status { status: 500.., .. }
+        )
+    }
+}
+
 /// Where and whether to check, resolved from the effective [`Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateSettings {

@@ -392,7 +392,7 @@ async fn transient_errors_are_retried_and_an_unmeetable_min_valid_sends_nothing(
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "MIN_VALID_UNMEETABLE");
+    assert_eq!(err.code().as_str(), "MIN_VALID_UNMEETABLE");
     assert_eq!(s.server.counter("refresh_requests").await, 2);
 }
 
@@ -403,7 +403,7 @@ async fn an_edited_token_endpoint_receives_nothing() {
     c.oauth.as_mut().unwrap().token_endpoint = "https://evil.example/token".into();
     s.write(&c).await;
     let err = s.engine().ensure(force()).await.unwrap_err();
-    assert_eq!(err.code(), "ENDPOINT_NOT_PINNED");
+    assert_eq!(err.code().as_str(), "ENDPOINT_NOT_PINNED");
     assert_eq!(
         s.server.counter("token_requests").await,
         1,
@@ -421,7 +421,7 @@ async fn a_persistent_failure_is_tried_exactly_attempts_times_and_the_token_kept
     let mut e = s.engine();
     e.attempts = 2;
     let err = e.ensure(force()).await.unwrap_err();
-    assert_eq!(err.code(), "TEMPORARY");
+    assert_eq!(err.code().as_str(), "TEMPORARY");
     assert_eq!(s.server.counter("refresh_requests").await, 2);
     assert_eq!(s.rt(), rt);
     assert_eq!(s.server.state(&rt).await, "current");
@@ -462,7 +462,7 @@ async fn credentials_without_oauth_tokens_are_not_logged_in() {
     };
     s.write(&bitbucket_only).await;
     let err = s.engine().ensure(Need::default()).await.unwrap_err();
-    assert_eq!(err.code(), "NOT_LOGGED_IN");
+    assert_eq!(err.code().as_str(), "NOT_LOGGED_IN");
 }
 
 /// Against a server with a reuse leeway, a lost answer is asked again once, also when only
@@ -504,7 +504,7 @@ async fn an_unreadable_recovery_record_stops_refreshes_and_is_kept() {
     let path = s.records.join(recovery::file_name(&s.root));
     std::fs::write(&path, b"{\"version\": 9, \"truncated").unwrap();
     let err = s.engine().ensure(force()).await.unwrap_err();
-    assert_eq!(err.code(), "SANDBOX_CANNOT_PERSIST");
+    assert_eq!(err.code().as_str(), "SANDBOX_CANNOT_PERSIST");
     assert!(err.to_string().contains("cannot be read"), "{err}");
     assert_eq!(s.server.counter("refresh_requests").await, 0);
     assert!(path.exists(), "the record is kept");

@@ -347,7 +347,7 @@ impl Daemon {
             }
         };
         if due && let Err(e) = self.token(Need::default()).await {
-            tracing::warn!(error = %e, code = e.code(), "proactive refresh failed");
+            tracing::warn!(error = %e, code = %e.code(), "proactive refresh failed");
         }
     }
 

@@ -13,7 +13,6 @@ pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod session;
-pub mod status_map;
 pub mod upkeep;
 
 pub use server::run;

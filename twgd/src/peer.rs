@@ -1,6 +1,7 @@
 //! Defence in depth on the socket: every request's peer uid must be the daemon's own.
 
 use tonic::{Request, Status};
+use twg_common::error_code::ErrorCode;
 
 /// The peer of a request, as seen by the kernel (SO_PEERCRED).
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,12 +39,13 @@ pub fn check(req: Request<()>) -> Result<Request<()>, Status> {
         Some(uid) if uid == me => Ok(req),
         Some(uid) => {
             tracing::warn!(peer_uid = uid, "rejected a request from another user");
-            Err(Status::permission_denied(format!(
-                "twgd serves only uid {me}; this request came from uid {uid}"
+            Err(ErrorCode::PermissionDenied.status(format!(
+                "twgd serves only uid {me}; this request came from uid {uid}. Run twg as that user, \
+                 or start your own twgd"
             )))
         }
-        None => Err(Status::permission_denied(
-            "twgd could not verify who is calling (no peer credentials)",
+        None => Err(ErrorCode::PermissionDenied.status(
+            "twgd could not verify who is calling (no peer credentials); connect over its Unix socket",
         )),
     }
 }

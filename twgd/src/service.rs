@@ -1,11 +1,11 @@
 //! The gRPC service: thin handlers that check the protocol version and call the daemon.
 
 use crate::daemon::Daemon;
-use crate::status_map::{check_protocol, to_status};
 use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use twg_common::engine::Need;
+use twg_common::error_code::ErrorCode;
 use twg_common::rpc::pb;
 
 /// The service object; cheap to clone.
@@ -32,7 +32,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             min_valid: req.min_valid_seconds.map(|s| s.min(86_400 * 366) as i64),
             force: false,
         };
-        let view = self.daemon.token(need).await.map_err(|e| to_status(&e))?;
+        let view = self.daemon.token(need).await.map_err(|e| e.to_status())?;
         crate::audit::record(
             &self.daemon,
             peer,
@@ -136,7 +136,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
                 force: req.force,
             })
             .await
-            .map_err(|e| to_status(&e))?;
+            .map_err(|e| e.to_status())?;
         Ok(Response::new(pb::RefreshResponse {
             refreshed: self.daemon.info().refreshes > before,
             expires_at: view.oauth.expires_at,
@@ -197,4 +197,17 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             unsaved: unsaved.unwrap_or_default(),
         }))
     }
+}
+
+/// Rejects clients that speak another protocol version.
+pub fn check_protocol(client: Option<&pb::ClientInfo>) -> Result<(), Status> {
+    let theirs = client.map(|c| c.protocol_version).unwrap_or(0);
+    if theirs == twg_common::rpc::PROTOCOL_VERSION {
+        return Ok(());
+    }
+    Err(ErrorCode::ProtocolMismatch.status(format!(
+        "twgd {} speaks protocol {}, this twg speaks {theirs}; restart the daemon with `twg daemon stop && twg daemon start`",
+        env!("CARGO_PKG_VERSION"),
+        twg_common::rpc::PROTOCOL_VERSION
+    )))
 }

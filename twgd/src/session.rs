@@ -9,7 +9,6 @@
 
 use crate::daemon::Daemon;
 use crate::service::{LoginStream, Service};
-use crate::status_map::{ERROR_CODE_KEY, to_status};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,11 +16,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 use twg_common::config::Config;
+use twg_common::error::EngineError;
+use twg_common::error_code::ErrorCode;
 use twg_common::login::{LoginFlow, Method, SiteChoice, WebLoginError, choose_site};
 use twg_common::logout::Revocation;
 use twg_common::oauth::TokenSet;
-use twg_common::oauth::authcode::{AuthorizationRequest, Callback, CallbackError};
-use twg_common::oauth::device::DeviceError;
+use twg_common::oauth::authcode::{AuthorizationRequest, Callback};
 use twg_common::oauth::http::HttpClient;
 use twg_common::rpc::pb;
 use twg_common::secret::Secret;
@@ -94,39 +94,10 @@ fn purge_expired(parked: &ParkedLogins) {
     }
 }
 
-fn status_with_code(mut status: Status, code: &'static str) -> Status {
-    if let Ok(v) = code.parse() {
-        status.metadata_mut().insert(ERROR_CODE_KEY, v);
-    }
-    status
-}
-
-fn device_error(e: DeviceError) -> Status {
-    match e {
-        DeviceError::AccessDenied => {
-            status_with_code(Status::permission_denied(e.to_string()), "LOGIN_DENIED")
-        }
-        DeviceError::Expired => {
-            status_with_code(Status::deadline_exceeded(e.to_string()), "LOGIN_EXPIRED")
-        }
-        DeviceError::OAuth(e) if e.is_transient() => status_with_code(
-            Status::unavailable(format!("login failed: {e}; run `twg login` again")),
-            "TEMPORARY",
-        ),
-        DeviceError::OAuth(e) => status_with_code(
-            Status::failed_precondition(format!("login failed: {e}; run `twg login` again")),
-            "LOGIN_FAILED",
-        ),
-    }
-}
-
 fn setup_error(what: &str, e: impl std::fmt::Display) -> Status {
-    status_with_code(
-        Status::unavailable(format!(
-            "{what}: {e}; check the network and the OAuth settings, then run `twg login` again"
-        )),
-        "LOGIN_SETUP",
-    )
+    ErrorCode::LoginSetup.status(format!(
+        "{what}: {e}; check the network and the OAuth settings, then run `twg login` again"
+    ))
 }
 
 fn event(e: pb::login_event::Event) -> Result<pb::LoginEvent, Status> {
@@ -167,11 +138,8 @@ pub async fn login(
             }
         };
         let Some(parked) = parked else {
-            return Err(status_with_code(
-                Status::not_found(
-                    "this login is no longer waiting (it expired or was used); run `twg login` again",
-                ),
-                "LOGIN_EXPIRED",
+            return Err(ErrorCode::LoginExpired.status(
+                "this login is no longer waiting (it expired or was used); run `twg login` again",
             ));
         };
         match parked.stage {
@@ -179,11 +147,8 @@ pub async fn login(
                 tokio::spawn(choose_and_finish(daemon, parked, req.site, tx));
             }
             Stage::Callback { .. } if req.callback_url.is_empty() => {
-                return Err(status_with_code(
-                    Status::invalid_argument(
-                        "this web login needs the URL that reached the redirect URI; run `twg login --web` again",
-                    ),
-                    "LOGIN_FAILED",
+                return Err(ErrorCode::LoginFailed.status(
+                    "this web login needs the URL that reached the redirect URI; run `twg login --web` again",
                 ));
             }
             Stage::Callback { request } => {
@@ -205,8 +170,8 @@ pub async fn login(
         return Ok(stream);
     }
     // Re-read config.toml: the user may have changed the issuer since twgd started.
-    let config = Config::load(&root).map_err(|e| to_status(&e.into()))?;
-    let http = HttpClient::new(&config).map_err(|e| to_status(&e.into()))?;
+    let config = Config::load(&root).map_err(|e| EngineError::from(e).to_status())?;
+    let http = HttpClient::new(&config).map_err(|e| EngineError::from(e).to_status())?;
     let stored = daemon.engine().store().load().ok().flatten();
     let secret = twg_common::login::client_secret(
         &config.oauth.client_id,
@@ -218,10 +183,9 @@ pub async fn login(
         "web" => LoginFlow::web(&config, http, secret).await,
         "" => LoginFlow::auto(&config, http, secret).await,
         other => {
-            return Err(status_with_code(
-                Status::invalid_argument(format!("unknown login method `{other}`")),
-                "LOGIN_FAILED",
-            ));
+            return Err(ErrorCode::Usage.status(format!(
+                "unknown login method `{other}`; run `twg login` or `twg login --web`"
+            )));
         }
     }
     .map_err(|e| setup_error("cannot start the login", e))?;
@@ -290,7 +254,7 @@ pub async fn login(
             Ok(t) => t,
             Err(e) => {
                 tracing::info!(error = %e, "device login ended without tokens");
-                let _ = tx.send(Err(device_error(e))).await;
+                let _ = tx.send(Err(e.code().status(e.to_string()))).await;
                 return;
             }
         };
@@ -384,15 +348,7 @@ async fn identify_and_finish(
 }
 
 fn web_error(e: WebLoginError) -> Status {
-    match e {
-        WebLoginError::Callback(CallbackError::Denied(_)) => {
-            status_with_code(Status::permission_denied(e.to_string()), "LOGIN_DENIED")
-        }
-        WebLoginError::Exchange(ref inner) if inner.is_transient() => {
-            status_with_code(Status::unavailable(e.to_string()), "TEMPORARY")
-        }
-        _ => status_with_code(Status::failed_precondition(e.to_string()), "LOGIN_FAILED"),
-    }
+    e.code().status(e.to_string())
 }
 
 type Tx = mpsc::Sender<Result<pb::LoginEvent, Status>>;
@@ -402,8 +358,8 @@ async fn choose_and_finish(daemon: Arc<Daemon>, parked: Pending, wanted: String,
     let wanted = Some(wanted.as_str()).filter(|w| !w.trim().is_empty());
     let Stage::Site { sites, .. } = &parked.stage else {
         let _ = tx
-            .send(Err(Status::internal(
-                "this login has not been approved yet",
+            .send(Err(ErrorCode::LoginFailed.status(
+                "this login has not been approved yet; run `twg login` again",
             )))
             .await;
         return;
@@ -447,7 +403,8 @@ async fn finish(
 ) -> Result<pb::LoginEvent, Status> {
     let store = daemon.engine().store();
     let Stage::Site { tokens, user, .. } = &p.stage else {
-        return Err(Status::internal("this login has not been approved yet"));
+        return Err(ErrorCode::LoginFailed
+            .status("this login has not been approved yet; run `twg login` again"));
     };
     // A file that cannot be read must not block a fresh login (that is how users repair it);
     // only the Bitbucket token and the OAuth app are taken from it.
@@ -464,7 +421,7 @@ async fn finish(
     }
     twg_common::login::save(store, &creds)
         .await
-        .map_err(|e| to_status(&e))?;
+        .map_err(|e| e.to_status())?;
     if let Err(e) = daemon.reload() {
         tracing::warn!(error = %e, "cannot reload the credentials just saved");
     }
@@ -503,10 +460,10 @@ pub async fn logout(
 ) -> Result<Response<pb::LogoutResponse>, Status> {
     let req = request.into_inner();
     let daemon = &svc.daemon;
-    let http = daemon.engine().http().map_err(|e| to_status(&e))?;
+    let http = daemon.engine().http().map_err(|e| e.to_status())?;
     let out = twg_common::logout::logout(daemon.engine().store(), http, req.all)
         .await
-        .map_err(|e| to_status(&e))?;
+        .map_err(|e| e.to_status())?;
     daemon.forget();
     tracing::info!(
         was_logged_in = out.was_logged_in,

@@ -506,7 +506,7 @@ fn a_token_answer_over_1_mib_is_refused_and_nothing_is_saved() {
         .rsplit_once("TWG_MAX_RSS_KB=")
         .expect("/usr/bin/time's line")
         .1;
-    assert_eq!(e["error"]["code"], "REFRESH_ANSWER_LOST", "{e}");
+    assert_eq!(e["error"]["code"], "REFRESH_HALTED", "{e}");
     let message = e["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("larger than 1048576 bytes") && message.contains("will not send"),

@@ -4,7 +4,7 @@
 use crate::ctx::Ctx;
 use crate::report::CliError;
 use twg_common::admin::{self, AdminCredentials, AdminError};
-use twg_common::exit;
+use twg_common::error_code::ErrorCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -53,16 +53,12 @@ impl Cmd {
 }
 
 fn admin_error(e: AdminError) -> CliError {
-    let (code, exit) = match &e {
-        AdminError::Corrupt { .. } | AdminError::UnknownVersion { .. } => {
-            ("CONFIG_CORRUPT", exit::CONFIG)
-        }
-        AdminError::Lock(twg_common::lock::LockError::Timeout { .. }) => {
-            ("LOCK_BUSY", exit::TEMPORARY)
-        }
-        _ => ("ADMIN_STORE", exit::FAILURE),
+    let code = match &e {
+        AdminError::Corrupt { .. } | AdminError::UnknownVersion { .. } => ErrorCode::ConfigCorrupt,
+        AdminError::Lock(twg_common::lock::LockError::Timeout { .. }) => ErrorCode::LockBusy,
+        _ => ErrorCode::AdminStore,
     };
-    CliError::new(code, exit, e.to_string())
+    CliError::new(code, e.to_string())
 }
 
 impl LoginCmd {
@@ -158,8 +154,7 @@ impl StatusCmd {
         match loaded {
             Some(_) => Ok(()),
             None => Err(CliError::new(
-                "NOT_LOGGED_IN",
-                exit::AUTH_EXPIRED,
+                ErrorCode::NotLoggedIn,
                 "no Admin API key is stored; run `twg admin auth login --email <email> --org <org-id>`",
             )),
         }

@@ -4,6 +4,7 @@ use crate::ctx::Ctx;
 use crate::report::CliError;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use twg_common::error_code::ErrorCode;
 use twg_common::exit;
 use twg_common::rpc::pb;
 
@@ -87,8 +88,7 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
     }
     let mut child = cmd.spawn().map_err(|e| {
         CliError::new(
-            "DAEMON_SPAWN",
-            exit::DAEMON_UNREACHABLE,
+            ErrorCode::DaemonSpawn,
             format!(
                 "cannot start {}: {e}; install twgd beside twg or set TWG_DAEMON_BIN",
                 bin.display()
@@ -108,8 +108,7 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
                 return Ok(s.pid);
             }
             return Err(CliError::new(
-                "DAEMON_SPAWN",
-                exit::DAEMON_UNREACHABLE,
+                ErrorCode::DaemonSpawn,
                 format!(
                     "twgd exited with code {code} at start-up; see {}",
                     log_path.display()
@@ -118,8 +117,7 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
         }
         if Instant::now() > deadline {
             return Err(CliError::new(
-                "DAEMON_SPAWN",
-                exit::DAEMON_UNREACHABLE,
+                ErrorCode::DaemonSpawn,
                 format!(
                     "twgd did not answer within 10 s; see {}",
                     log_path.display()
@@ -225,8 +223,7 @@ async fn status(ctx: &Ctx) -> Result<(), CliError> {
             }
             if s.protocol_version != twg_common::rpc::PROTOCOL_VERSION {
                 return Err(CliError::new(
-                    "PROTOCOL_MISMATCH",
-                    exit::PROTOCOL_MISMATCH,
+                    ErrorCode::ProtocolMismatch,
                     "the running twgd speaks another protocol; run `twg daemon stop && twg daemon start`",
                 ));
             }
@@ -240,8 +237,7 @@ async fn status(ctx: &Ctx) -> Result<(), CliError> {
                 );
             }
             Err(CliError::new(
-                "DAEMON_NOT_RUNNING",
-                exit::DAEMON_UNREACHABLE,
+                ErrorCode::DaemonNotRunning,
                 format!(
                     "twgd is not running (socket {}); start it with `twg daemon start`",
                     ctx.socket()?.display()

@@ -24,10 +24,10 @@ use crate::report::CliError;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use twg_common::exit;
+use twg_common::error_code::ErrorCode;
 use twg_common::login::{LoginFlow, Method, SiteChoice, WebLoginError, choose_site};
 use twg_common::oauth::TokenSet;
-use twg_common::oauth::authcode::{Callback, CallbackError};
+use twg_common::oauth::authcode::Callback;
 use twg_common::oauth::device::DeviceError;
 use twg_common::rpc::pb;
 use twg_common::secret::Secret;
@@ -296,7 +296,7 @@ impl Cmd {
     ) -> Result<String, CliError> {
         let listener = CallbackListener::bind(redirect_uri)
             .await
-            .map_err(|e| CliError::new("LOGIN_SETUP", exit::FAILURE, e.to_string()))?;
+            .map_err(|e| CliError::new(ErrorCode::LoginSetup, e.to_string()))?;
         eprintln!("! Sign in and allow access in your browser (app {client}):");
         eprintln!("  {url}");
         eprintln!("  Waiting for the answer on {redirect_uri}");
@@ -346,9 +346,9 @@ impl Cmd {
         let query = tokio::select! {
             r = listen => r.map_err(|e| match e {
                 ListenError::TimedOut { .. } => {
-                    CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string())
+                    CliError::new(ErrorCode::LoginExpired, e.to_string())
                 }
-                _ => CliError::new("LOGIN_FAILED", exit::FAILURE, e.to_string()),
+                _ => CliError::new(ErrorCode::LoginFailed, e.to_string()),
             })?,
             pasted = pasted => return Ok(pasted),
         };
@@ -377,8 +377,7 @@ impl Cmd {
         }
         .map_err(|e| {
             CliError::new(
-                "LOGIN_SETUP",
-                exit::FAILURE,
+                ErrorCode::LoginSetup,
                 format!("cannot start the login: {e}; check the network and the OAuth settings"),
             )
         })?;
@@ -443,8 +442,7 @@ impl Cmd {
     ) -> Result<TokenSet, CliError> {
         let request = flow.authorize(&config.oauth.redirect_uri).map_err(|e| {
             CliError::new(
-                "LOGIN_SETUP",
-                exit::FAILURE,
+                ErrorCode::LoginSetup,
                 format!("cannot start the web login: {e}"),
             )
         })?;
@@ -457,16 +455,17 @@ impl Cmd {
             )
             .await?;
         let callback = Callback::from_url(&callback_url, &request.redirect_uri)
-            .map_err(|e| web_error(e.into()))?;
-        flow.finish_web(&request, callback).await.map_err(web_error)
+            .map_err(|e| CliError::from(WebLoginError::from(e)))?;
+        flow.finish_web(&request, callback)
+            .await
+            .map_err(CliError::from)
     }
 
     /// The device flow in this process.
     async fn direct_device(&self, flow: &LoginFlow) -> Result<TokenSet, CliError> {
         let auth = flow.start().await.map_err(|e| {
             CliError::new(
-                "LOGIN_START",
-                exit::FAILURE,
+                ErrorCode::LoginStart,
                 format!("the device authorization request failed: {e}; run `twg login` again"),
             )
         })?;
@@ -487,24 +486,7 @@ impl Cmd {
             })
             .await;
         spinner.stop();
-        tokens.map_err(|e| match e {
-            DeviceError::AccessDenied => {
-                CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string())
-            }
-            DeviceError::Expired => {
-                CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, e.to_string())
-            }
-            DeviceError::OAuth(e) if e.is_transient() => CliError::new(
-                "TEMPORARY",
-                exit::TEMPORARY,
-                format!("login failed: {e}; run `twg login` again"),
-            ),
-            DeviceError::OAuth(e) => CliError::new(
-                "LOGIN_FAILED",
-                exit::FAILURE,
-                format!("login failed: {e}; run `twg login` again"),
-            ),
-        })
+        tokens.map_err(CliError::from)
     }
 
     /// `--with-token`: store an API token read from stdin (or typed without echo).
@@ -609,19 +591,6 @@ enum Next {
     Callback(pb::Authorize),
 }
 
-/// A web login that did not get tokens, as the user should see it.
-fn web_error(e: WebLoginError) -> CliError {
-    match &e {
-        WebLoginError::Callback(CallbackError::Denied(_)) => {
-            CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, e.to_string())
-        }
-        WebLoginError::Exchange(inner) if inner.is_transient() => {
-            CliError::new("TEMPORARY", exit::TEMPORARY, e.to_string())
-        }
-        _ => CliError::new("LOGIN_FAILED", exit::FAILURE, e.to_string()),
-    }
-}
-
 /// "Name (email)", or whatever part of it the server gave.
 fn who(user: Option<&UserInfo>) -> String {
     match user {
@@ -697,28 +666,12 @@ fn open_browser(url: &str) -> bool {
 
 /// A login error from twgd as the user should see it.
 fn login_status(status: tonic::Status, started: bool) -> DaemonLogin {
-    let code = status
-        .metadata()
-        .get("twg-error-code")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let msg = status.message().to_string();
-    match code.as_str() {
-        "LOGIN_DENIED" => return CliError::new("LOGIN_DENIED", exit::AUTH_EXPIRED, msg).into(),
-        "LOGIN_EXPIRED" => return CliError::new("LOGIN_EXPIRED", exit::AUTH_EXPIRED, msg).into(),
-        "LOGIN_FAILED" | "LOGIN_SETUP" => {
-            return CliError::new("LOGIN_FAILED", exit::FAILURE, msg).into();
-        }
-        _ => {}
-    }
     match daemon_client::rpc_error(status) {
         RpcFailure::Answered(e) => DaemonLogin::Failed(e),
         // Before a code was shown, nothing is lost by starting over directly.
         RpcFailure::Unreachable(why) if !started => DaemonLogin::Fallback(why),
         RpcFailure::Unreachable(why) => DaemonLogin::Failed(CliError::new(
-            "DAEMON_GONE",
-            exit::TEMPORARY,
+            ErrorCode::DaemonGone,
             format!("twgd stopped during the login ({why}); run `twg login` again"),
         )),
     }

@@ -4,6 +4,7 @@ use crate::ctx::Ctx;
 use crate::daemon_client::{self, RpcFailure};
 use crate::report::CliError;
 use twg_common::engine::{Need, Outcome};
+use twg_common::error_code::ErrorCode;
 use twg_common::rpc::pb;
 use twg_common::time::relative;
 
@@ -77,8 +78,7 @@ impl Cmd {
             eprintln!("twg: warning: {w}");
         } else if let Some(w) = &r.warning {
             return Err(CliError::new(
-                "TEMPORARY",
-                twg_common::exit::TEMPORARY,
+                ErrorCode::Temporary,
                 format!(
                     "the refresh failed ({w}); the current token is still valid until {}",
                     twg_common::time::format_unix(r.oauth().expires_at)

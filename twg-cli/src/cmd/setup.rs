@@ -5,6 +5,7 @@
 use crate::ctx::Ctx;
 use crate::report::CliError;
 use std::path::{Path, PathBuf};
+use twg_common::error_code::ErrorCode;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -243,8 +244,7 @@ fn write_app_config(
     };
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|_| {
         CliError::new(
-            "CONFIG",
-            twg_common::exit::CONFIG,
+            ErrorCode::ConfigInvalid,
             format!(
                 "{} is not valid TOML; fix it (or move it away) and run this again",
                 path.display()
@@ -269,7 +269,7 @@ fn write_app_config(
         .map_err(|e| CliError::failure(format!("{e}; nothing else was changed")))?;
     // The result must still be a valid twg config (e.g. not a client_id of the wrong type).
     twg_common::config::ConfigFile::load(path)
-        .map_err(|e| CliError::new("CONFIG", twg_common::exit::CONFIG, e.to_string()))?;
+        .map_err(|e| CliError::new(ErrorCode::ConfigInvalid, e.to_string()))?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 use crate::ctx::Ctx;
 use crate::report::CliError;
 use serde::Serialize;
+use twg_common::error_code::ErrorCode;
 use twg_common::rpc::pb;
 use twg_common::time::{format_unix, relative};
 
@@ -190,12 +191,11 @@ impl Cmd {
             print_text(&s);
         }
         if let Some(e) = s.load_error {
-            return Err(CliError::new("CONFIG_CORRUPT", twg_common::exit::CONFIG, e));
+            return Err(CliError::new(ErrorCode::ConfigCorrupt, e));
         }
         if s.source == "none" {
             return Err(CliError::new(
-                "NOT_LOGGED_IN",
-                twg_common::exit::AUTH_EXPIRED,
+                ErrorCode::NotLoggedIn,
                 "not logged in; run `twg login` (or set TWG_TOKEN and TWG_USER for CI)",
             ));
         }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use twg_common::exit;
+use twg_common::error_code::ErrorCode;
 use twg_common::manifest::{self, Asset, UpdateSettings, Version};
 
 /// Refuse assets larger than this whatever the manifest says (a release is a few MB).
@@ -26,15 +26,11 @@ pub struct Cmd {
     pub channel: Option<String>,
 }
 
-fn fail(code: &'static str, message: impl Into<String>) -> CliError {
-    CliError::new(code, exit::FAILURE, message)
-}
-
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         let config = ctx.config()?;
         let mut settings = UpdateSettings::from_config(&config)
-            .map_err(|e| fail("UPDATE_MANIFEST", e.to_string()))?;
+            .map_err(|e| CliError::new(ErrorCode::UpdateManifest, e.to_string()))?;
         if let Some(c) = self.channel {
             settings.channel = c;
         }
@@ -42,16 +38,23 @@ impl Cmd {
         let mut download_config = config.clone();
         download_config.timeout = download_config.timeout.max(Duration::from_secs(600));
         let http = twg_common::oauth::http::HttpClient::new(&download_config)
-            .map_err(|e| fail("UPDATE_SETUP", e.to_string()))?;
+            .map_err(|e| CliError::new(ErrorCode::UpdateSetup, e.to_string()))?;
         let m = manifest::fetch(&http, &settings.manifest_url)
             .await
-            .map_err(|e| CliError::new("UPDATE_MANIFEST", exit::TEMPORARY, e.to_string()))?;
+            .map_err(|e| {
+                let code = if e.is_transient() {
+                    ErrorCode::UpdateDownload
+                } else {
+                    ErrorCode::UpdateManifest
+                };
+                CliError::new(code, e.to_string())
+            })?;
         let release = m
             .release(&settings.manifest_url, &settings.channel)
-            .map_err(|e| fail("UPDATE_MANIFEST", e.to_string()))?
+            .map_err(|e| CliError::new(ErrorCode::UpdateManifest, e.to_string()))?
             .clone();
         let layout = Layout::resolve().ok_or_else(|| {
-            fail("UPDATE_NO_HOME", "cannot find your home directory; set TWG_INSTALL_DIR to choose where twg installs itself")
+            CliError::new(ErrorCode::UpdateNoHome, "cannot find your home directory; set TWG_INSTALL_DIR to choose where twg installs itself")
         })?;
         let installed = installed_version(&layout);
         if !release.is_newer_than(&installed) {
@@ -70,8 +73,7 @@ impl Cmd {
         }
         let target = manifest::current_target();
         let asset = release.asset_for(target).ok_or_else(|| {
-            fail(
-                "UPDATE_NO_BUILD",
+            CliError::new(ErrorCode::UpdateNoBuild,
                 format!(
                     "twg {} on channel {} has no build for {target}; nothing was changed. Check again later or build from source",
                     release.version, settings.channel
@@ -115,8 +117,8 @@ async fn install(
     _asset: &Asset,
     _version: &str,
 ) -> Result<Installed, CliError> {
-    Err(fail(
-        "UPDATE_UNSUPPORTED",
+    Err(CliError::new(
+        ErrorCode::UpdateUnsupported,
         "`twg update` cannot replace itself on this platform yet; download the new release by hand",
     ))
 }
@@ -131,8 +133,8 @@ async fn install(
 ) -> Result<Installed, CliError> {
     let versions = layout.versions_dir();
     std::fs::create_dir_all(&versions).map_err(|e| {
-        fail(
-            "UPDATE_INSTALL",
+        CliError::new(
+            ErrorCode::UpdateInstall,
             format!(
                 "cannot create {}: {e}; check its permissions",
                 versions.display()
@@ -141,11 +143,10 @@ async fn install(
     })?;
     let lock_path = layout.root.join(".update.lock");
     let _lock = twg_common::lock::try_lock(&lock_path)
-        .map_err(|e| fail("UPDATE_INSTALL", e.to_string()))?
+        .map_err(|e| CliError::new(ErrorCode::UpdateInstall, e.to_string()))?
         .ok_or_else(|| {
             CliError::new(
-                "UPDATE_BUSY",
-                exit::TEMPORARY,
+                ErrorCode::UpdateBusy,
                 "another `twg update` is running; wait for it to finish",
             )
         })?;
@@ -154,16 +155,15 @@ async fn install(
     let archive = download(ctx, http, asset, &versions, version).await?;
     // Nothing from the archive is unpacked, run or installed before its signature checks out.
     let bytes = std::fs::read(archive.path()).map_err(|e| {
-        fail(
-            "UPDATE_DOWNLOAD",
+        CliError::new(
+            ErrorCode::UpdateDownload,
             format!("cannot read {}: {e}", archive.path().display()),
         )
     })?;
     let target = twg_common::manifest::current_target();
     crate::release_signature::verify(&bytes, asset.minisig.as_deref(), version, target).map_err(
         |e| {
-            fail(
-                "UPDATE_SIGNATURE",
+            CliError::new(ErrorCode::UpdateSignature,
                 format!(
                     "refusing the download for twg {version} ({target}): {e}. It was not made by twg's release \
                      process or was altered (check `[update] manifest_url` in config.toml and \
@@ -177,8 +177,8 @@ async fn install(
         .prefix(".staging-")
         .tempdir_in(&versions)
         .map_err(|e| {
-            fail(
-                "UPDATE_INSTALL",
+            CliError::new(
+                ErrorCode::UpdateInstall,
                 format!(
                     "cannot create a staging directory in {}: {e}",
                     versions.display()
@@ -197,8 +197,8 @@ async fn install(
     match probe {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
-            return Err(fail(
-                "UPDATE_BAD_BUILD",
+            return Err(CliError::new(
+                ErrorCode::UpdateBadBuild,
                 format!(
                     "the downloaded twg does not run here ({}); nothing was changed",
                     o.status
@@ -206,8 +206,8 @@ async fn install(
             ));
         }
         Err(e) => {
-            return Err(fail(
-                "UPDATE_BAD_BUILD",
+            return Err(CliError::new(
+                ErrorCode::UpdateBadBuild,
                 format!("the downloaded twg does not run here: {e}; nothing was changed"),
             ));
         }
@@ -218,8 +218,8 @@ async fn install(
     if dir.exists() {
         // A leftover of an earlier attempt that never became current.
         std::fs::remove_dir_all(&dir).map_err(|e| {
-            fail(
-                "UPDATE_INSTALL",
+            CliError::new(
+                ErrorCode::UpdateInstall,
                 format!("cannot replace {}: {e}; remove it and retry", dir.display()),
             )
         })?;
@@ -227,8 +227,8 @@ async fn install(
     let staged = staging.keep();
     std::fs::rename(&staged, &dir).map_err(|e| {
         let _ = std::fs::remove_dir_all(&staged);
-        fail(
-            "UPDATE_INSTALL",
+        CliError::new(
+            ErrorCode::UpdateInstall,
             format!(
                 "cannot move the new version into {}: {e}; nothing was switched",
                 dir.display()
@@ -241,8 +241,8 @@ async fn install(
         &layout.current_link(),
     )
     .map_err(|e| {
-        fail(
-            "UPDATE_SWITCH",
+        CliError::new(
+            ErrorCode::UpdateSwitch,
             format!(
                 "installed {} but cannot switch {}: {e}; nothing else changed",
                 dir.display(),
@@ -291,8 +291,8 @@ async fn download(
 ) -> Result<tempfile::NamedTempFile, CliError> {
     let unchanged = "nothing was changed; run `twg update` again";
     if asset.size > MAX_ASSET {
-        return Err(fail(
-            "UPDATE_DOWNLOAD",
+        return Err(CliError::new(
+            ErrorCode::UpdateDownload,
             format!(
                 "the manifest announces a {} byte download, over the {MAX_ASSET} byte limit; {unchanged} later",
                 asset.size
@@ -301,8 +301,7 @@ async fn download(
     }
     let mut resp = http.reqwest().get(&asset.url).send().await.map_err(|e| {
         CliError::new(
-            "UPDATE_DOWNLOAD",
-            exit::TEMPORARY,
+            ErrorCode::UpdateDownload,
             format!(
                 "cannot download {}: {}; {unchanged}",
                 asset.url,
@@ -312,8 +311,7 @@ async fn download(
     })?;
     if !resp.status().is_success() {
         return Err(CliError::new(
-            "UPDATE_DOWNLOAD",
-            exit::TEMPORARY,
+            ErrorCode::UpdateDownload,
             format!(
                 "{} answered HTTP {}; {unchanged}",
                 asset.url,
@@ -324,8 +322,8 @@ async fn download(
     if let Some(len) = resp.content_length()
         && len != asset.size
     {
-        return Err(fail(
-            "UPDATE_DOWNLOAD",
+        return Err(CliError::new(
+            ErrorCode::UpdateDownload,
             format!(
                 "{} is {len} bytes but the manifest says {}; {unchanged}",
                 asset.url, asset.size
@@ -336,8 +334,8 @@ async fn download(
         .prefix(".download-")
         .tempfile_in(dir)
         .map_err(|e| {
-            fail(
-                "UPDATE_DOWNLOAD",
+            CliError::new(
+                ErrorCode::UpdateDownload,
                 format!("cannot create a temp file in {}: {e}", dir.display()),
             )
         })?;
@@ -353,8 +351,7 @@ async fn download(
                     eprintln!();
                 }
                 return Err(CliError::new(
-                    "UPDATE_DOWNLOAD",
-                    exit::TEMPORARY,
+                    ErrorCode::UpdateDownload,
                     format!(
                         "the download was interrupted after {got} of {} bytes ({}); {unchanged}",
                         asset.size,
@@ -365,8 +362,8 @@ async fn download(
         };
         got += chunk.len() as u64;
         if got > asset.size {
-            return Err(fail(
-                "UPDATE_DOWNLOAD",
+            return Err(CliError::new(
+                ErrorCode::UpdateDownload,
                 format!(
                     "{} sent more than the {} bytes the manifest announces; {unchanged}",
                     asset.url, asset.size
@@ -375,8 +372,8 @@ async fn download(
         }
         hasher.update(&chunk);
         file.write_all(&chunk).map_err(|e| {
-            fail(
-                "UPDATE_DOWNLOAD",
+            CliError::new(
+                ErrorCode::UpdateDownload,
                 format!(
                     "cannot write {}: {e}; free some disk space, then {unchanged}",
                     file.path().display()
@@ -398,8 +395,7 @@ async fn download(
     }
     if got != asset.size {
         return Err(CliError::new(
-            "UPDATE_DOWNLOAD",
-            exit::TEMPORARY,
+            ErrorCode::UpdateDownload,
             format!(
                 "the download ended after {got} of {} bytes; {unchanged}",
                 asset.size
@@ -408,8 +404,8 @@ async fn download(
     }
     let actual = hex::encode(hasher.finalize());
     if actual != asset.sha256 {
-        return Err(fail(
-            "UPDATE_CHECKSUM",
+        return Err(CliError::new(
+            ErrorCode::UpdateChecksum,
             format!(
                 "the download's SHA-256 is {actual} but the manifest says {}; it is corrupt or was tampered with, so {unchanged} and report it if it persists",
                 asset.sha256
@@ -417,8 +413,8 @@ async fn download(
         ));
     }
     file.as_file().sync_all().map_err(|e| {
-        fail(
-            "UPDATE_DOWNLOAD",
+        CliError::new(
+            ErrorCode::UpdateDownload,
             format!("cannot sync {}: {e}", file.path().display()),
         )
     })?;
@@ -431,8 +427,8 @@ async fn download(
 fn unpack(archive: &Path, dest: &Path) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
     let bad = |e: std::io::Error| {
-        fail(
-            "UPDATE_ARCHIVE",
+        CliError::new(
+            ErrorCode::UpdateArchive,
             format!("the download is not a valid .tar.gz archive ({e}); nothing was changed"),
         )
     };
@@ -466,8 +462,8 @@ fn unpack(archive: &Path, dest: &Path) -> Result<(), CliError> {
     }
     for w in &wanted {
         if !found.contains(w) {
-            return Err(fail(
-                "UPDATE_ARCHIVE",
+            return Err(CliError::new(
+                ErrorCode::UpdateArchive,
                 format!(
                     "the release archive has no `{w}`; nothing was changed. Report this to the twg maintainers"
                 ),

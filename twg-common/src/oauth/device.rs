@@ -16,8 +16,21 @@ pub enum DeviceError {
         "the code expired before it was approved (expired_token); run `twg login` again and approve within the time shown"
     )]
     Expired,
-    #[error(transparent)]
+    #[error("login failed: {0}; run `twg login` again")]
     OAuth(#[from] OAuthError),
+}
+
+impl DeviceError {
+    /// The code twgd and the direct login both report.
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
+        match self {
+            DeviceError::AccessDenied => ErrorCode::LoginDenied,
+            DeviceError::Expired => ErrorCode::LoginExpired,
+            DeviceError::OAuth(e) if e.is_transient() => ErrorCode::Temporary,
+            DeviceError::OAuth(_) => ErrorCode::LoginFailed,
+        }
+    }
 }
 
 /// What the user must see: where to go and which code to enter.

@@ -10,10 +10,11 @@ pub mod schedule;
 
 use crate::daemon::Daemon;
 use crate::service::Service;
-use crate::status_map::check_protocol;
+use crate::service::check_protocol;
 use std::future::Future;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+use twg_common::error_code::ErrorCode;
 use twg_common::manifest::Version;
 use twg_common::rpc::pb;
 use twg_common::time::now_unix;
@@ -104,10 +105,10 @@ pub fn read_for_status(root: &std::path::Path) -> UpkeepState {
 
 fn state_status(e: StateError) -> Status {
     match e {
-        StateError::Lock(_) => Status::unavailable(format!(
+        StateError::Lock(_) => ErrorCode::LockBusy.status(format!(
             "{e}; another upkeep pass is running, retry shortly"
         )),
-        _ => Status::failed_precondition(e.to_string()),
+        _ => ErrorCode::Failure.status(e.to_string()),
     }
 }
 

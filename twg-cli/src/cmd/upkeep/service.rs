@@ -5,7 +5,7 @@ use crate::report::CliError;
 use crate::service::{self, Disabled, ServiceError, ServiceSpec, layout::Layout};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use twg_common::exit;
+use twg_common::error_code::ErrorCode;
 use twg_common::rpc::pb;
 
 #[derive(Debug, clap::Args)]
@@ -166,8 +166,7 @@ pub struct Enabled {
 /// A service-manager failure as a report with the repair guidance.
 pub fn enable_error(e: ServiceError) -> CliError {
     let mut err = CliError::new(
-        "UPKEEP_ENABLE_FAILED",
-        exit::FAILURE,
+        ErrorCode::UpkeepEnableFailed,
         format!("cannot enable upkeep: {e}"),
     );
     let guidance = match e {
@@ -201,8 +200,7 @@ pub async fn enable(ctx: &Ctx) -> Result<Enabled, CliError> {
     let Some(status) = wait_for_daemon(ctx, Duration::from_secs(10)).await else {
         drop(pending);
         let mut err = CliError::new(
-            "UPKEEP_ENABLE_FAILED",
-            exit::FAILURE,
+            ErrorCode::UpkeepEnableFailed,
             "the service started but twgd did not answer within 10 s, so upkeep was disabled again",
         );
         err.text = Some(format!(
