@@ -19,7 +19,8 @@ for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session
             dbus-launch:dbus-x11 secret-tool:libsecret-tools chromium:chromium \
             systemd-analyze:systemd systemctl:systemd setpriv:util-linux unshare:util-linux \
             nsenter:util-linux strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils curl:curl \
-            dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst; do
+            dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
+            notify-send:libnotify-bin gdbus:libglib2.0-bin; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -7,6 +7,7 @@ mod ctx;
 mod daemon_client;
 mod envmode;
 mod fast_args;
+mod notify;
 mod prompt;
 mod release_signature;
 mod report;

@@ -6,6 +6,15 @@
 //! tokens are used against `https://api.atlassian.com/ex/<app>/<cloudId>` rather than the
 //! site URL, which is why a build has to decide which kind its users should create.
 
+/// The `token_type` under which an API token is stored (it has no refresh token and
+/// `expires_at = 0`, so the engine never refreshes it).
+pub const API_TOKEN_TYPE: &str = "api_token";
+
+/// True when `oauth` holds an API token rather than OAuth tokens.
+pub fn is_api_token(oauth: &crate::store::OAuthCredentials) -> bool {
+    oauth.token_type == API_TOKEN_TYPE
+}
+
 /// The Atlassian page where API tokens of either kind are created and revoked.
 pub const API_TOKENS_URL: &str = "https://id.atlassian.com/manage-profile/security/api-tokens";
 

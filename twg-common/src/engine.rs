@@ -27,9 +27,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-/// How long to wait for another process's refresh before giving up.
-pub const LOCK_TIMEOUT: Duration = Duration::from_secs(45);
-
 /// The default `--min-valid`, for tokens that live long enough.
 pub const DEFAULT_MIN_VALID: i64 = 60;
 
@@ -152,7 +149,7 @@ pub fn needs_refresh(oauth: &OAuthCredentials, now: i64, need: Need) -> bool {
 /// Decides from the credentials alone whether to serve, refresh or fail.
 pub fn assess(oauth: &OAuthCredentials, now: i64, need: Need) -> Result<Verdict, EngineError> {
     let min_valid = effective_min_valid(oauth, need);
-    if crate::logout::is_api_token(oauth) {
+    if crate::api_token::is_api_token(oauth) {
         if need.force {
             let (name, url) = crate::api_token::api_token_page();
             return Err(EngineError::NotRefreshable(format!(
@@ -342,7 +339,7 @@ impl Engine {
             });
         }
         check_refreshable(oauth, self.now())?;
-        let guard = lock::lock(&self.store.lock_path(), LOCK_TIMEOUT)
+        let guard = lock::lock(&self.store.lock_path(), lock::CREDENTIALS_TIMEOUT)
             .await
             .map_err(|e| EngineError::from_lock(self.store.root(), e))?;
         // Under the lock: another process may have rotated (or halted) already.
@@ -463,7 +460,7 @@ impl Engine {
             self.held.lock().expect("held lock").take();
             return Ok(());
         };
-        let guard = lock::lock(&self.store.lock_path(), LOCK_TIMEOUT)
+        let guard = lock::lock(&self.store.lock_path(), lock::CREDENTIALS_TIMEOUT)
             .await
             .map_err(|e| FlushError {
                 record: current.record.clone(),

@@ -24,5 +24,4 @@ pub mod rpc;
 pub mod secret;
 pub mod store;
 pub mod time;
-pub mod upkeep_state;
 pub mod versioned;

@@ -7,6 +7,10 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// How long a credential write waits for another process's refresh (the lock on
+/// `auth.conf.lock`) before giving up with "busy, retry".
+pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(45);
+
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {

@@ -421,7 +421,7 @@ pub async fn save(store: &Store, credentials: &Credentials) -> Result<(), Engine
         config_dir: store.root().to_path_buf(),
         detail: e.to_string(),
     })?;
-    let guard = crate::lock::lock(&store.lock_path(), crate::engine::LOCK_TIMEOUT)
+    let guard = crate::lock::lock(&store.lock_path(), crate::lock::CREDENTIALS_TIMEOUT)
         .await
         .map_err(|e| EngineError::from_lock(store.root(), e))?;
     store.save(credentials, &guard)?;

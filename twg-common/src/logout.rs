@@ -12,18 +12,9 @@ use crate::oauth::revoke::{Hint, revoke};
 use crate::store::{Credentials, OAuthCredentials, Store};
 use std::time::Duration;
 
-/// The `token_type` that marks an API token stored by `twg login --with-token`. API tokens
-/// are not OAuth tokens: no refresh token, no expiry, and no RFC 7009 revocation.
-pub const API_TOKEN_TYPE: &str = "api_token";
-
 /// How long the revocation calls may take together: logout holds the credential lock, and a
 /// hanging server must not block it (the local removal happens anyway).
 pub const REVOKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// True when `oauth` holds an API token rather than OAuth tokens.
-pub fn is_api_token(oauth: &OAuthCredentials) -> bool {
-    oauth.token_type == API_TOKEN_TYPE
-}
 
 /// What happened at the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +57,7 @@ pub async fn logout(
             bitbucket_removed: false,
         });
     }
-    let guard = crate::lock::lock(&store.lock_path(), crate::engine::LOCK_TIMEOUT)
+    let guard = crate::lock::lock(&store.lock_path(), crate::lock::CREDENTIALS_TIMEOUT)
         .await
         .map_err(|e| EngineError::from_lock(store.root(), e))?;
     // Under the lock: the file, advanced through any recovery record, is the truth
@@ -114,7 +105,7 @@ pub async fn logout(
 /// Revokes the refresh token first (RFC 7009 §2.1: servers may then drop its access tokens
 /// too), then the access token. Unknown tokens are a success per §2.2.
 async fn revoke_all(http: &HttpClient, oauth: &OAuthCredentials) -> Revocation {
-    if is_api_token(oauth) {
+    if crate::api_token::is_api_token(oauth) {
         return Revocation::Skipped(
             "API tokens cannot be revoked through OAuth; delete it on the API token page".into(),
         );
@@ -195,7 +186,7 @@ mod tests {
     async fn api_tokens_and_missing_endpoints_are_skipped_not_failed() {
         let h = http();
         assert!(matches!(
-            revoke_all(&h, &oauth(API_TOKEN_TYPE, Some("https://x.example/revoke"))).await,
+            revoke_all(&h, &oauth(crate::api_token::API_TOKEN_TYPE, Some("https://x.example/revoke"))).await,
             Revocation::Skipped(r) if r.contains("API token")
         ));
         assert!(matches!(

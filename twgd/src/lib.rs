@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod launch;
 pub mod listen;
 pub mod logging;
+pub mod notify;
 pub mod peer;
 pub mod pidfile;
 #[cfg(windows)]
@@ -13,6 +14,6 @@ pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod session;
-pub mod upkeep;
+pub mod upkeep_timer;
 
 pub use server::run;

@@ -48,7 +48,7 @@ where
         daemon: daemon.clone(),
         shutdown: notify.clone(),
     };
-    let upkeep = tokio::spawn(crate::upkeep::run(daemon.clone()));
+    let upkeep = tokio::spawn(crate::upkeep_timer::run(daemon.clone()));
     let scheduler = tokio::spawn(crate::scheduler::run(daemon.clone()));
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
     let stop = async move {

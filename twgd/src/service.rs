@@ -1,12 +1,14 @@
 //! The gRPC service: thin handlers that check the protocol version and call the daemon.
 
 use crate::daemon::Daemon;
-use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use twg_common::engine::Need;
 use twg_common::error_code::ErrorCode;
 use twg_common::rpc::pb;
+use twg_upkeep::PassOptions;
+use twg_upkeep::state::StateError;
+use twg_upkeep::status::{read_for_status, to_proto};
 
 /// The service object; cheap to clone.
 #[derive(Debug, Clone)]
@@ -14,9 +16,6 @@ pub struct Service {
     pub daemon: Arc<Daemon>,
     pub shutdown: Arc<tokio::sync::Notify>,
 }
-
-pub type LoginStream =
-    Pin<Box<dyn futures_util::Stream<Item = Result<pb::LoginEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::twg_daemon_server::TwgDaemon for Service {
@@ -143,14 +142,14 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         }))
     }
 
-    type LoginStream = LoginStream;
+    type LoginStream = crate::session::LoginStream;
 
     async fn login(
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<Self::LoginStream>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        crate::session::login(self, request).await
+        crate::session::login(&self.daemon, request).await
     }
 
     async fn logout(
@@ -158,7 +157,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        crate::session::logout(self, request).await
+        crate::session::logout(&self.daemon, request).await
     }
 
     async fn run_upkeep(
@@ -166,7 +165,18 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::RunUpkeepRequest>,
     ) -> Result<Response<pb::UpkeepStatus>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        crate::upkeep::rpc_run(self, request).await
+        let opts = PassOptions {
+            by: "twgd (requested)",
+            next_run_at: None,
+        };
+        let state = twg_upkeep::run(&*self.daemon, &crate::notify::Desktop, opts)
+            .await
+            .map_err(upkeep_state_error)?;
+        Ok(Response::new(to_proto(
+            &state,
+            true,
+            self.daemon.info().last_refresh_at,
+        )))
     }
 
     async fn get_upkeep_status(
@@ -174,7 +184,13 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::UpkeepStatusRequest>,
     ) -> Result<Response<pb::UpkeepStatus>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        crate::upkeep::rpc_status(self, request).await
+        // Read without the lock: saves are atomic.
+        let state = read_for_status(self.daemon.engine().store().root());
+        Ok(Response::new(to_proto(
+            &state,
+            true,
+            self.daemon.info().last_refresh_at,
+        )))
     }
 
     async fn shutdown(
@@ -210,4 +226,13 @@ pub fn check_protocol(client: Option<&pb::ClientInfo>) -> Result<(), Status> {
         env!("CARGO_PKG_VERSION"),
         twg_common::rpc::PROTOCOL_VERSION
     )))
+}
+
+fn upkeep_state_error(e: StateError) -> Status {
+    match e {
+        StateError::Lock(_) => ErrorCode::LockBusy.status(format!(
+            "{e}; another upkeep pass is running, retry shortly"
+        )),
+        _ => ErrorCode::Failure.status(e.to_string()),
+    }
 }

@@ -8,7 +8,6 @@
 //! approve twice.
 
 use crate::daemon::Daemon;
-use crate::service::{LoginStream, Service};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -118,13 +117,18 @@ fn to_pb_site(s: &SiteInfo) -> pb::Site {
     }
 }
 
+/// The stream of a login's events, as tonic serves it.
+pub type LoginStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<pb::LoginEvent, Status>> + Send>>;
+
+/// `Login`: starts a login, or continues a parked one (`login_id`).
 pub async fn login(
-    svc: &Service,
+    daemon: &Arc<Daemon>,
     request: Request<pb::LoginRequest>,
 ) -> Result<Response<LoginStream>, Status> {
-    purge_expired(&svc.daemon.parked_logins);
+    purge_expired(&daemon.parked_logins);
     let req = request.into_inner();
-    let daemon = svc.daemon.clone();
+    let daemon = daemon.clone();
     let root = daemon.engine().store().root().to_path_buf();
     let (tx, rx) = mpsc::channel(16);
     let stream =
@@ -455,11 +459,10 @@ pub fn who(user: Option<&UserInfo>) -> String {
 }
 
 pub async fn logout(
-    svc: &Service,
+    daemon: &Daemon,
     request: Request<pb::LogoutRequest>,
 ) -> Result<Response<pb::LogoutResponse>, Status> {
     let req = request.into_inner();
-    let daemon = &svc.daemon;
     let http = daemon.engine().http().map_err(|e| e.to_status())?;
     let out = twg_common::logout::logout(daemon.engine().store(), http, req.all)
         .await

@@ -505,7 +505,7 @@ fn with_token_stores_an_api_token_that_auth_token_returns() {
     assert!(stdout.contains("id.atlassian.com"), "{stdout}");
     assert!(!stdout.contains("ATATT") && !stderr.contains("ATATT"));
     let o = env.credentials().oauth.unwrap();
-    assert_eq!(o.token_type, twg_common::logout::API_TOKEN_TYPE);
+    assert_eq!(o.token_type, twg_common::api_token::API_TOKEN_TYPE);
     assert!(o.refresh_token.is_none());
     let out = env.twg(&["auth", "token"]);
     assert_eq!(text(&out).0.trim(), "ATATT-api-token-value");

@@ -388,7 +388,6 @@ kill $D $X
     let first: serde_json::Value = serde_json::from_str(&read("first.json")).unwrap();
     assert!(first["last_error"].is_null(), "{first}");
     assert_eq!(first["state"]["notifications_sent"], 1);
-    assert_eq!(first["state"]["phase"], "initial");
     assert_eq!(first["state"]["notified_version"], NEWER);
     // The next reminder is a day away: the second pass stays silent.
     let second: serde_json::Value = serde_json::from_str(&read("second.json")).unwrap();
@@ -447,4 +446,91 @@ fn twgd_runs_its_own_first_pass_shortly_after_start() {
     );
     assert_eq!(state["latest_version"], NEWER);
     assert_eq!(server.hits(), 1);
+}
+
+/// `twg upkeep run` without twgd shows notifications through the desktop's own tool (the
+/// client links no D-Bus stack): `gdbus` first, `notify-send` when gdbus is not installed,
+/// and a clear "none is installed" otherwise. Each run here sees only the tools named.
+#[test]
+fn without_gdbus_the_client_falls_back_to_notify_send_and_says_when_neither_exists() {
+    for tool in [
+        "dbus-run-session",
+        "Xvfb",
+        "dunst",
+        "dunstctl",
+        "notify-send",
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} is missing: apt-get install dbus dbus-x11 xvfb dunst libnotify-bin"
+        );
+    }
+    let server = ManifestServer::start(NEWER);
+    let env = env_for(&server, None);
+    let dir = env.dir.path();
+    // One directory with notify-send only, one with nothing.
+    let only_notify_send = dir.join("bin-notify-send");
+    let nothing = dir.join("bin-empty");
+    std::fs::create_dir_all(&only_notify_send).unwrap();
+    std::fs::create_dir_all(&nothing).unwrap();
+    let real = Command::new("sh")
+        .args(["-c", "command -v notify-send"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap();
+    std::os::unix::fs::symlink(real.trim(), only_notify_send.join("notify-send")).unwrap();
+    let twg = twg_e2e::bin("twg");
+    let script = format!(
+        r#"Xvfb -displayfd 1 -nolisten tcp > '{d}/display' 2>/dev/null &
+X=$!
+i=0; while [ ! -s '{d}/display' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+export DISPLAY=:$(cat '{d}/display')
+dunst > '{d}/dunst.log' 2>&1 &
+D=$!
+i=0; while ! dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications | grep -q true && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+PATH='{empty}' '{twg}' --json upkeep run > '{d}/none.json'
+r1=$?
+PATH='{ns}' '{twg}' --json upkeep run > '{d}/ns.json'
+r2=$?
+dunstctl close-all
+sleep 0.3
+dunstctl history > '{d}/history.json'
+kill $D $X
+[ $r1 -eq 0 ] && [ $r2 -eq 0 ]"#,
+        d = dir.display(),
+        twg = twg.display(),
+        empty = nothing.display(),
+        ns = only_notify_send.display(),
+    );
+    let out = env
+        .command("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .expect("dbus-run-session");
+    let (o, e) = text(&out);
+    let dunst_log = std::fs::read_to_string(dir.join("dunst.log")).unwrap_or_default();
+    assert!(out.status.success(), "{o}\n{e}\ndunst: {dunst_log}");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let none: serde_json::Value = serde_json::from_str(&read("none.json")).unwrap();
+    let err = none["last_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("none of gdbus, notify-send is installed") && err.contains("twgd"),
+        "{none}"
+    );
+    assert_eq!(none["state"]["notifications_sent"], 0, "{none}");
+    // The same pending notification, shown by notify-send at the next run.
+    let shown: serde_json::Value = serde_json::from_str(&read("ns.json")).unwrap();
+    assert!(shown["last_error"].is_null(), "{shown}");
+    assert_eq!(shown["state"]["notifications_sent"], 1, "{shown}");
+    let history = read("history.json");
+    assert!(
+        history.contains(&format!("twg {NEWER} is available"))
+            && history.contains("Run `twg update` to install"),
+        "{history}"
+    );
+    assert!(history.contains("\"twg\""), "app name:\n{history}");
 }

@@ -40,7 +40,7 @@ pub async fn update_credentials(
     };
     twg_common::paths::ensure_private_dir(store.root())
         .map_err(|e| ctx.engine_error(sandbox(e.to_string())))?;
-    let guard = twg_common::lock::lock(&store.lock_path(), twg_common::engine::LOCK_TIMEOUT)
+    let guard = twg_common::lock::lock(&store.lock_path(), twg_common::lock::CREDENTIALS_TIMEOUT)
         .await
         .map_err(|e| match e {
             twg_common::lock::LockError::Timeout { .. } => {

@@ -13,7 +13,7 @@
 //! network port.
 //!
 //! How an API token is stored: in `[oauth]` with `token_type = "api_token"`
-//! ([`twg_common::logout::API_TOKEN_TYPE`]), no refresh token and `expires_at = 0`. The engine
+//! ([`twg_common::api_token::API_TOKEN_TYPE`]), no refresh token and `expires_at = 0`. The engine
 //! therefore never tries to refresh it, `twg auth token` prints it as it is, and `twg logout`
 //! removes it without an RFC 7009 call (API tokens are deleted on their own web page).
 
@@ -522,7 +522,7 @@ impl Cmd {
                 revocation_endpoint: None,
                 scopes: Vec::new(),
                 access_token: token,
-                token_type: twg_common::logout::API_TOKEN_TYPE.into(),
+                token_type: twg_common::api_token::API_TOKEN_TYPE.into(),
                 expires_at: 0,
                 obtained_at: now,
                 refresh_token: None,

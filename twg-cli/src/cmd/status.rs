@@ -145,7 +145,7 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
             if let Some(o) = &c.oauth {
                 s.source = "oauth".into();
                 s.issuer = o.issuer.clone();
-                if !twg_common::logout::is_api_token(o) {
+                if !twg_common::api_token::is_api_token(o) {
                     s.client_id = o.client_id.clone();
                     s.client_auth = o.client_auth.as_str().into();
                     s.grant = o.grant.map(|g| g.as_str().to_string()).unwrap_or_default();

@@ -6,7 +6,6 @@ use crate::ctx::Ctx;
 use crate::daemon_client::{RpcFailure, rpc_error};
 use crate::report::CliError;
 use twg_common::rpc::pb;
-use twgd::upkeep::pass;
 
 #[derive(Debug, clap::Args)]
 pub struct Cmd {}
@@ -32,14 +31,14 @@ impl Cmd {
             Err(_) => "twgd is not running".to_string(),
         };
         let engine = ctx.engine()?;
-        let opts = pass::PassOptions {
+        let opts = twg_upkeep::PassOptions {
             by: "twg upkeep run",
             next_run_at: None,
         };
-        let state = pass::run(pass::Auth::Engine(&engine), opts)
+        let state = twg_upkeep::run(&engine, &crate::notify::DesktopTool, opts)
             .await
             .map_err(|e| CliError::failure(e.to_string()))?;
-        let status = twgd::upkeep::to_proto(&state, false, 0);
+        let status = twg_upkeep::status::to_proto(&state, false, 0);
         let note = format!("{why_local}; ran the upkeep pass in this process");
         Report::new(ctx, status, Some(note))?.print(ctx);
         Ok(())

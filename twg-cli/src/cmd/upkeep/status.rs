@@ -138,8 +138,8 @@ impl Report {
 
 /// The saved state, as the wire type, for when twgd cannot answer.
 pub fn saved_status(ctx: &Ctx) -> Result<pb::UpkeepStatus, CliError> {
-    let state = twgd::upkeep::read_for_status(&ctx.root()?);
-    Ok(twgd::upkeep::to_proto(&state, false, 0))
+    let state = twg_upkeep::status::read_for_status(&ctx.root()?);
+    Ok(twg_upkeep::status::to_proto(&state, false, 0))
 }
 
 impl Cmd {

@@ -2,31 +2,48 @@
 //! notification, and the atomic save of `upkeep.json`. twgd runs it on its timer and for
 //! `RunUpkeep`; `twg upkeep run` runs the same pass in-process when twgd is down.
 
-use super::{notify, schedule};
-use crate::daemon::Daemon;
+use crate::schedule;
+use crate::state::{self, StateError, UpkeepState};
+use std::future::Future;
 use std::path::Path;
 use twg_common::config::Config;
 use twg_common::engine::{Engine, Need, Outcome};
 use twg_common::error::EngineError;
 use twg_common::manifest::{self, UpdateSettings, Version};
-use twg_common::store::OAuthCredentials;
+use twg_common::store::{Loaded, OAuthCredentials};
 use twg_common::time::now_unix;
-use twg_common::upkeep_state::{self, StateError, UpkeepState};
 
-/// Who refreshes: the daemon (single-flight, keeps its cache) or the engine directly.
-#[derive(Debug, Clone, Copy)]
-pub enum Auth<'a> {
-    Daemon(&'a Daemon),
-    Engine(&'a Engine),
+/// Who refreshes: twgd (single flight, keeps its cache) or the engine in this process.
+pub trait Refresher: Sync {
+    fn engine(&self) -> &Engine;
+    /// The credentials as they stand (twgd answers from its cache).
+    fn current(&self) -> Result<Option<Loaded>, EngineError>;
+    /// A forced refresh; `true` when this call rotated the tokens, `false` when another
+    /// process had already done so (the engine adopts that rotation instead).
+    fn refresh(&self, need: Need) -> impl Future<Output = Result<bool, EngineError>> + Send;
 }
 
-impl Auth<'_> {
+impl Refresher for Engine {
     fn engine(&self) -> &Engine {
-        match self {
-            Auth::Daemon(d) => d.engine(),
-            Auth::Engine(e) => e,
-        }
+        self
     }
+
+    fn current(&self) -> Result<Option<Loaded>, EngineError> {
+        self.store().load().map_err(EngineError::from)
+    }
+
+    async fn refresh(&self, need: Need) -> Result<bool, EngineError> {
+        self.ensure(need)
+            .await
+            .map(|r| r.outcome == Outcome::Refreshed)
+    }
+}
+
+/// Shows a desktop notification. Failure is expected on headless machines and never fatal:
+/// the pass records it as `last_error` and tries again at a later pass.
+pub trait Notifier: Sync {
+    /// Shows one notification; the error says why it could not be shown.
+    fn show(&self, summary: &str, body: &str) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// How this pass was started.
@@ -40,11 +57,15 @@ pub struct PassOptions {
 
 /// Runs one pass and returns the state as saved. Only a failure to lock, read or save
 /// `upkeep.json` is an error; everything else is recorded in `last_error`.
-pub async fn run(auth: Auth<'_>, opts: PassOptions) -> Result<UpkeepState, StateError> {
+pub async fn run(
+    auth: &impl Refresher,
+    notifier: &impl Notifier,
+    opts: PassOptions,
+) -> Result<UpkeepState, StateError> {
     let root = auth.engine().store().root().to_path_buf();
-    let guard = upkeep_state::lock(&root).await?;
+    let guard = state::lock(&root).await?;
     let now = now_unix();
-    let loaded = upkeep_state::load_for_update(&root, &guard, now)?;
+    let loaded = state::load_for_update(&root, &guard, now)?;
     let mut state = loaded.state;
     let mut errors = Vec::new();
     if let Some((backup, detail)) = loaded.recovered_from {
@@ -54,7 +75,7 @@ pub async fn run(auth: Auth<'_>, opts: PassOptions) -> Result<UpkeepState, State
         ));
     }
     // Without a save, a shown notification would be shown again at every pass.
-    let writable = match upkeep_state::preflight(&root) {
+    let writable = match state::preflight(&root) {
         Ok(()) => true,
         Err(e) => {
             errors.push(e.to_string());
@@ -97,7 +118,7 @@ pub async fn run(auth: Auth<'_>, opts: PassOptions) -> Result<UpkeepState, State
                     },
                 }
             }
-            if let Err(e) = maybe_notify(&mut state, now).await {
+            if let Err(e) = maybe_notify(notifier, &mut state, now).await {
                 errors.push(e);
             }
         }
@@ -118,7 +139,7 @@ pub async fn run(auth: Auth<'_>, opts: PassOptions) -> Result<UpkeepState, State
         state.set_error(now, message);
     }
     if writable {
-        upkeep_state::save(&root, &state, &guard)?;
+        state::save(&root, &state, &guard)?;
     }
     Ok(state)
 }
@@ -136,13 +157,17 @@ fn update_settings(root: &Path, engine: &Engine) -> Result<UpdateSettings, Strin
     UpdateSettings::from_config(&config).map_err(|e| format!("update check: {e}"))
 }
 
-async fn maybe_notify(state: &mut UpkeepState, now: i64) -> Result<(), String> {
+async fn maybe_notify(
+    notifier: &impl Notifier,
+    state: &mut UpkeepState,
+    now: i64,
+) -> Result<(), String> {
     let current = Version::current();
     let schedule::Decision::Show(notice) = schedule::decide(state, &current, now) else {
         return Ok(());
     };
     let (summary, body) = schedule::notification_text(&notice, &current);
-    notify::show(&summary, &body).await?;
+    notifier.show(&summary, &body).await?;
     tracing::info!(version = %notice.version, kind = ?notice.kind, "update notification shown");
     schedule::record_shown(state, &notice, now);
     Ok(())
@@ -156,12 +181,8 @@ enum AuthStep {
 
 /// Refreshes only when the 75% mark is within [`schedule::REFRESH_WINDOW`]. No credentials
 /// (after `twg logout`) is not a problem: upkeep simply has nothing to do.
-async fn auth_step(auth: Auth<'_>, now: i64) -> AuthStep {
-    let current = match auth {
-        Auth::Daemon(d) => d.current(),
-        Auth::Engine(e) => e.store().load().map_err(EngineError::from),
-    };
-    let oauth: OAuthCredentials = match current {
+async fn auth_step(auth: &impl Refresher, now: i64) -> AuthStep {
+    let oauth: OAuthCredentials = match auth.current() {
         Ok(Some(l)) => match l.credentials.oauth {
             Some(o) => o,
             None => return AuthStep::Skipped("not logged in".into()),
@@ -182,17 +203,7 @@ async fn auth_step(auth: Auth<'_>, now: i64) -> AuthStep {
         min_valid: None,
         force: true,
     };
-    let result = match auth {
-        Auth::Daemon(d) => {
-            let before = d.info().refreshes;
-            d.token(need).await.map(|_| d.info().refreshes > before)
-        }
-        Auth::Engine(e) => e
-            .ensure(need)
-            .await
-            .map(|r| r.outcome == Outcome::Refreshed),
-    };
-    match result {
+    match auth.refresh(need).await {
         Ok(true) => AuthStep::Refreshed,
         Ok(false) => AuthStep::Skipped("already refreshed by another process".into()),
         Err(EngineError::NotLoggedIn { .. }) => AuthStep::Skipped("not logged in".into()),

@@ -1,4 +1,4 @@
-//! Desktop notifications (freedesktop `Notify` over the session D-Bus via zbus; the native
+//! twgd's desktop notifications (freedesktop `Notify` over the session D-Bus via zbus; the native
 //! centre on macOS and Windows). Failure is expected on headless machines and never fatal:
 //! the caller records it as `last_error` and tries again at a later pass.
 
@@ -6,6 +6,16 @@ use std::time::Duration;
 
 /// A notification server that never answers must not stall the pass.
 const SHOW_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Notifications shown by twgd itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Desktop;
+
+impl twg_upkeep::Notifier for Desktop {
+    async fn show(&self, summary: &str, body: &str) -> Result<(), String> {
+        show(summary, body).await
+    }
+}
 
 /// Shows one notification; the error says why it could not be shown.
 pub async fn show(summary: &str, body: &str) -> Result<(), String> {

@@ -9,10 +9,10 @@
 //!   to three weekly reminders, then silence until a newer version appears (which restarts
 //!   the sequence).
 
+use crate::state::UpkeepState;
 use std::time::Duration;
 use twg_common::manifest::Version;
 use twg_common::time::format_unix;
-use twg_common::upkeep_state::{Phase, UpkeepState};
 
 pub const PASS_INTERVAL: Duration = Duration::from_secs(12 * 60);
 /// Added to each interval so many daemons behind one proxy do not fire together.
@@ -133,19 +133,12 @@ pub fn decide(state: &UpkeepState, current: &Version, now: i64) -> Decision {
 
 /// Records that `notice` was shown at `now`.
 pub fn record_shown(state: &mut UpkeepState, notice: &Notice, now: i64) {
-    let (phase, in_phase, sent) = match notice.kind {
-        NoticeKind::Initial => (Phase::Initial, 0, 1),
-        NoticeKind::Daily(n) => (Phase::Daily, n, 1 + n),
-        NoticeKind::Weekly(n) => (Phase::Weekly, n, 1 + DAILY_REMINDERS + n),
-    };
     state.notified_version = Some(notice.version.clone());
-    state.notifications_sent = sent;
-    state.phase = if sent >= TOTAL_NOTIFICATIONS {
-        Phase::Done
-    } else {
-        phase
+    state.notifications_sent = match notice.kind {
+        NoticeKind::Initial => 1,
+        NoticeKind::Daily(n) => 1 + n,
+        NoticeKind::Weekly(n) => 1 + DAILY_REMINDERS + n,
     };
-    state.reminders_in_phase = in_phase;
     state.last_notified_at = now;
 }
 
@@ -257,7 +250,6 @@ mod tests {
             times,
             vec![0, DAY, 2 * DAY, 3 * DAY, 10 * DAY, 17 * DAY, 24 * DAY]
         );
-        assert_eq!(s.phase, Phase::Done);
         assert_eq!(s.notifications_sent, TOTAL_NOTIFICATIONS);
         assert_eq!(
             decide(&s, &current, T0 + 365 * DAY),
@@ -268,14 +260,14 @@ mod tests {
     }
 
     #[test]
-    fn a_reminder_is_never_early_and_phase_counts_are_recorded() {
+    fn a_reminder_is_never_early_and_the_count_is_recorded() {
         let current = v("1.0.0");
         let mut s = with_latest("1.1.0");
         let Decision::Show(n) = decide(&s, &current, T0) else {
             panic!()
         };
         record_shown(&mut s, &n, T0);
-        assert_eq!((s.phase, s.reminders_in_phase), (Phase::Initial, 0));
+        assert_eq!(s.notifications_sent, 1);
         assert!(matches!(
             decide(&s, &current, T0 + DAY - 1),
             Decision::Wait { at, .. } if at == T0 + DAY
@@ -287,7 +279,7 @@ mod tests {
             };
             assert_eq!(n.kind, NoticeKind::Daily(i));
             record_shown(&mut s, &n, now);
-            assert_eq!((s.phase, s.reminders_in_phase), (Phase::Daily, i));
+            assert_eq!(s.notifications_sent, 1 + i);
         }
         // After the third daily reminder the next is a week later, not a day.
         assert!(matches!(
@@ -301,7 +293,7 @@ mod tests {
         let current = v("1.0.0");
         let mut s = with_latest("1.1.0");
         simulate(&mut s, &current, T0, T0 + 60 * DAY);
-        assert_eq!(s.phase, Phase::Done);
+        assert_eq!(s.notifications_sent, TOTAL_NOTIFICATIONS);
         // Mid-sequence or after it: a newer version is announced at once.
         s.latest_version = Some("1.2.0".into());
         let later = T0 + 61 * DAY;

@@ -1,37 +1,20 @@
 //! `upkeep.json`: the non-secret record of upkeep passes, update checks and reminders.
 //!
 //! It lives in the config root beside `auth.conf` and is written atomically
-//! ([`crate::atomic::write_atomic`]) while holding `upkeep.json.lock`, the same discipline
+//! ([`twg_common::atomic::write_atomic`]) while holding `upkeep.json.lock`, the same discipline
 //! as credential writes. Nothing in it is secret, and all of it can be rebuilt, so a
 //! corrupt file is moved aside to `upkeep.json.corrupt-<unix time>` (never silently
 //! overwritten) and upkeep starts fresh.
 
-use crate::lock::{self, LockError, LockGuard};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use twg_common::lock::{self, LockError, LockGuard};
 
 /// The `format` written by this build.
 pub const FORMAT: u32 = 1;
 /// Long enough to wait out another pass (refresh plus a manifest fetch, each time-limited).
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Where in the reminder sequence the notified version is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Nothing shown yet for `notified_version` (or no update known).
-    #[default]
-    None,
-    /// The first notification was shown.
-    Initial,
-    /// Daily reminders (up to three).
-    Daily,
-    /// Weekly reminders (up to three).
-    Weekly,
-    /// The sequence is over; silent until a newer version appears.
-    Done,
-}
 
 /// The whole file. Unknown fields are ignored and missing ones default, so older and newer
 /// builds can share it.
@@ -58,11 +41,8 @@ pub struct UpkeepState {
     pub latest_notes_url: Option<String>,
     /// The version the reminder sequence is about.
     pub notified_version: Option<String>,
-    pub phase: Phase,
     /// Notifications shown for `notified_version` in total (initial + reminders).
     pub notifications_sent: u32,
-    /// Reminders shown within the current phase.
-    pub reminders_in_phase: u32,
     pub last_notified_at: i64,
     /// The most recent problem (kept until a pass completes without one).
     pub last_error: Option<String>,
@@ -101,8 +81,8 @@ pub fn lock_file(root: &Path) -> PathBuf {
 /// Takes the upkeep lock (waits for a pass in another process to finish), creating the
 /// private config root first: upkeep may run before anyone has logged in.
 pub async fn lock(root: &Path) -> Result<LockGuard, StateError> {
-    crate::paths::ensure_private_dir(root).map_err(|e| StateError::Write {
-        path: crate::paths::upkeep_file(root),
+    twg_common::paths::ensure_private_dir(root).map_err(|e| StateError::Write {
+        path: twg_common::paths::upkeep_file(root),
         detail: e.to_string(),
     })?;
     Ok(lock::lock(&lock_file(root), LOCK_TIMEOUT).await?)
@@ -111,7 +91,7 @@ pub async fn lock(root: &Path) -> Result<LockGuard, StateError> {
 /// Reads `upkeep.json` without the lock (atomic writes mean a reader never sees a torn
 /// file). A missing file is the fresh state.
 pub fn read(root: &Path) -> Result<UpkeepState, StateError> {
-    let path = crate::paths::upkeep_file(root);
+    let path = twg_common::paths::upkeep_file(root);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UpkeepState::fresh()),
@@ -142,7 +122,7 @@ pub fn load_for_update(
                 path: backup.clone(),
                 detail: format!("moving the corrupt file aside failed: {e}"),
             })?;
-            let _ = crate::atomic::sync_dir(root);
+            let _ = twg_common::atomic::sync_dir(root);
             tracing::error!(
                 path = %path.display(),
                 backup = %backup.display(),
@@ -161,20 +141,20 @@ pub fn load_for_update(
 /// Proves a save could succeed (create, fsync, rename in the config root) before a pass
 /// does anything whose record would otherwise be lost, such as showing a notification.
 pub fn preflight(root: &Path) -> Result<(), StateError> {
-    crate::preflight::check_dir_writable(root).map_err(|e| StateError::Write {
-        path: crate::paths::upkeep_file(root),
+    twg_common::preflight::check_dir_writable(root).map_err(|e| StateError::Write {
+        path: twg_common::paths::upkeep_file(root),
         detail: e.to_string(),
     })
 }
 
 /// Writes the state atomically; the caller holds the upkeep lock.
 pub fn save(root: &Path, state: &UpkeepState, _guard: &LockGuard) -> Result<(), StateError> {
-    let path = crate::paths::upkeep_file(root);
+    let path = twg_common::paths::upkeep_file(root);
     let mut state = state.clone();
     state.format = FORMAT;
     let mut bytes = serde_json::to_vec_pretty(&state).expect("state serializes");
     bytes.push(b'\n');
-    crate::atomic::write_atomic(&path, &bytes).map_err(|e| StateError::Write {
+    twg_common::atomic::write_atomic(&path, &bytes).map_err(|e| StateError::Write {
         path,
         detail: e.to_string(),
     })
@@ -212,21 +192,20 @@ mod tests {
         let mut s = UpkeepState::fresh();
         s.last_run_at = 100;
         s.latest_version = Some("1.2.3".into());
-        s.phase = Phase::Daily;
         s.notifications_sent = 2;
         save(root, &s, &guard).unwrap();
-        let text = std::fs::read_to_string(crate::paths::upkeep_file(root)).unwrap();
-        assert!(text.contains("\"phase\": \"daily\""), "{text}");
+        let text = std::fs::read_to_string(twg_common::paths::upkeep_file(root)).unwrap();
+        assert!(text.contains("\"notifications_sent\": 2"), "{text}");
         assert_eq!(read(root).unwrap(), s);
         // Older/newer builds: unknown fields ignored, missing ones defaulted.
         std::fs::write(
-            crate::paths::upkeep_file(root),
+            twg_common::paths::upkeep_file(root),
             r#"{"format":1,"last_run_at":5,"from_the_future":[1]}"#,
         )
         .unwrap();
         let s = read(root).unwrap();
         assert_eq!(s.last_run_at, 5);
-        assert_eq!(s.phase, Phase::None);
+        assert_eq!(s.notifications_sent, 0);
     }
 
     #[test]
@@ -234,7 +213,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         assert_eq!(read(root).unwrap(), UpkeepState::fresh());
-        let path = crate::paths::upkeep_file(root);
+        let path = twg_common::paths::upkeep_file(root);
         std::fs::write(&path, b"{\"last_run_at\": tru").unwrap();
         assert!(matches!(read(root), Err(StateError::Corrupt { .. })));
         let guard = lock::try_lock(&lock_file(root)).unwrap().unwrap();
