@@ -8,10 +8,11 @@ mod daemon_client;
 mod envmode;
 mod fast_args;
 mod notify;
+mod os_service;
 mod prompt;
 mod release_signature;
 mod report;
-mod service;
+mod upkeep_service;
 
 use clap::Parser;
 use std::process::ExitCode;

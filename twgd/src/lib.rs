@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod daemon;
+pub mod handlers;
 pub mod launch;
 pub mod listen;
 pub mod logging;
@@ -12,7 +13,6 @@ pub mod pidfile;
 pub mod pipe;
 pub mod scheduler;
 pub mod server;
-pub mod service;
 pub mod session;
 pub mod upkeep_timer;
 

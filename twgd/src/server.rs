@@ -2,7 +2,7 @@
 //! The caller owns the listener, so tests can bind a temporary socket.
 
 use crate::daemon::Daemon;
-use crate::service::Service;
+use crate::handlers::Service;
 use std::future::Future;
 use std::sync::Arc;
 use twg_common::rpc::pb::twg_daemon_server::TwgDaemonServer;

@@ -37,7 +37,7 @@ fn twgd_refreshes_at_75_percent_with_no_client_asking() {
 }
 
 #[test]
-fn daemon_start_returns_when_it_answers_and_stop_removes_the_socket() {
+fn daemon_start_returns_when_it_answers_and_stop_returns_when_the_process_has_exited() {
     let idp = Idp::start(&[]);
     let env = logged_in(&idp);
     let out = env.twg(&["--json", "daemon", "start"]);
@@ -61,8 +61,23 @@ fn daemon_start_returns_when_it_answers_and_stop_removes_the_socket() {
     let again: serde_json::Value = serde_json::from_str(text(&out).0.trim()).unwrap();
     assert_eq!(again["started"], false);
     assert_eq!(again["pid"], started["pid"]);
-    let out = env.twg(&["daemon", "stop"]);
+    let out = env.twg(&["--json", "daemon", "stop"]);
     assert!(out.status.success(), "{:?}", text(&out));
+    let stopped: serde_json::Value = serde_json::from_str(text(&out).0.trim()).unwrap();
+    assert_eq!(stopped["stopped"], true, "{stopped}");
+    assert_eq!(stopped["pid"], started["pid"], "{stopped}");
+    // Stop returns only once the process has exited (it may linger as a zombie until its
+    // new parent reaps it), not merely once the socket file is gone.
+    let stat =
+        std::fs::read_to_string(format!("/proc/{}/stat", started["pid"])).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or("gone");
+    assert!(
+        matches!(state, "gone" | "Z" | "X"),
+        "twgd is still {state} after stop"
+    );
     assert!(!env.socket.exists(), "the socket is gone after stop");
     let out = env.twg(&["daemon", "status"]);
     assert_eq!(out.status.code(), Some(69));

@@ -1,12 +1,9 @@
 //! `twg daemon start|stop|status`: run twgd detached, stop it, or ask how it is.
 
 use crate::ctx::Ctx;
+use crate::daemon_client::{self, spawn_and_wait};
 use crate::report::CliError;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 use twg_common::error_code::ErrorCode;
-use twg_common::exit;
-use twg_common::rpc::pb;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
@@ -28,108 +25,8 @@ impl Cmd {
     }
 }
 
-async fn query(ctx: &Ctx) -> Result<Option<pb::StatusResponse>, CliError> {
-    let Ok(mut client) = crate::daemon_client::connect(ctx).await? else {
-        return Ok(None);
-    };
-    match client
-        .status(crate::daemon_client::quick(pb::StatusRequest {
-            client: Some(ctx.client_info()),
-        }))
-        .await
-    {
-        Ok(r) => Ok(Some(r.into_inner())),
-        // Connected but silent: a stopped or hung twgd must not read as "not running" (a
-        // second one would be started beside it).
-        Err(status) => Err(crate::daemon_client::rpc_error(status).into_error()),
-    }
-}
-
-/// The twgd binary: `TWG_DAEMON_BIN`, else beside this `twg`, else on PATH.
-pub fn daemon_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("TWG_DAEMON_BIN") {
-        return PathBuf::from(p);
-    }
-    let name = if cfg!(windows) { "twgd.exe" } else { "twgd" };
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join(name)))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
-/// Starts twgd detached and waits until it answers; `Ok(pid)`.
-pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
-    let state = twg_common::paths::state_dir()?;
-    twg_common::paths::ensure_private_dir(&state)?;
-    let log_path = state.join("twgd.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| {
-            CliError::failure(format!(
-                "cannot open the daemon log {}: {e}",
-                log_path.display()
-            ))
-        })?;
-    let bin = daemon_binary();
-    let mut cmd = std::process::Command::new(&bin);
-    // twgd serves stored OAuth credentials only; env-mode secrets must not reach it.
-    twg_common::child_env::scrub(&mut cmd);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(log);
-    #[cfg(unix)]
-    {
-        // Its own process group: closing the terminal or Ctrl-C does not reach the daemon.
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
-    let mut child = cmd.spawn().map_err(|e| {
-        CliError::new(
-            ErrorCode::DaemonSpawn,
-            format!(
-                "cannot start {}: {e}; install twgd beside twg or set TWG_DAEMON_BIN",
-                bin.display()
-            ),
-        )
-    })?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(s) = query(ctx).await.ok().flatten() {
-            return Ok(s.pid);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let code = status.code().unwrap_or(-1);
-            if code == exit::ALREADY_RUNNING
-                && let Some(s) = query(ctx).await?
-            {
-                return Ok(s.pid);
-            }
-            return Err(CliError::new(
-                ErrorCode::DaemonSpawn,
-                format!(
-                    "twgd exited with code {code} at start-up; see {}",
-                    log_path.display()
-                ),
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err(CliError::new(
-                ErrorCode::DaemonSpawn,
-                format!(
-                    "twgd did not answer within 10 s; see {}",
-                    log_path.display()
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn start(ctx: &Ctx) -> Result<(), CliError> {
-    if let Some(s) = query(ctx).await? {
+    if let Some(s) = daemon_client::status(ctx).await? {
         if ctx.json {
             println!(
                 "{}",
@@ -157,7 +54,7 @@ async fn start(ctx: &Ctx) -> Result<(), CliError> {
 }
 
 async fn stop(ctx: &Ctx) -> Result<(), CliError> {
-    let Ok(mut client) = crate::daemon_client::connect(ctx).await? else {
+    let Some(stopped) = daemon_client::stop(ctx).await? else {
         if ctx.json {
             println!(
                 "{}",
@@ -168,44 +65,28 @@ async fn stop(ctx: &Ctx) -> Result<(), CliError> {
         }
         return Ok(());
     };
-    let answer = client
-        .shutdown(pb::ShutdownRequest {
-            client: Some(ctx.client_info()),
-        })
-        .await
-        .map_err(|e| crate::daemon_client::rpc_error(e).into_error())?
-        .into_inner();
-    if !answer.unsaved.is_empty() {
-        eprintln!("twg: warning: {}", answer.unsaved);
-    }
-    let socket = ctx.socket()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while socket.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if socket.exists() {
-        return Err(CliError::failure(format!(
-            "twgd accepted the stop request but still had {} after 10 s; check `twg daemon status` \
-             and its log in the state directory, or end it with `kill` (its pid is in {})",
-            socket.display(),
-            twg_common::paths::pid_file(&socket).display()
-        )));
+    let unsaved = Some(&stopped.unsaved).filter(|u| !u.is_empty());
+    if let Some(u) = unsaved {
+        eprintln!("twg: warning: {u}");
     }
     if ctx.json {
         println!(
             "{}",
-            serde_json::json!({"stopped": true, "running": false, "unsaved": Some(&answer.unsaved).filter(|u| !u.is_empty())})
+            serde_json::json!({"stopped": true, "running": false, "pid": stopped.pid, "unsaved": unsaved})
         );
-    } else if answer.unsaved.is_empty() {
-        println!("✔ twgd stopped");
+    } else if unsaved.is_none() {
+        println!("✔ twgd stopped (pid {})", stopped.pid);
     } else {
-        println!("✔ twgd stopped; the credentials it could not save are kept as described above");
+        println!(
+            "✔ twgd stopped (pid {}); the credentials it could not save are kept as described above",
+            stopped.pid
+        );
     }
     Ok(())
 }
 
 async fn status(ctx: &Ctx) -> Result<(), CliError> {
-    match query(ctx).await? {
+    match daemon_client::status(ctx).await? {
         Some(s) => {
             if ctx.json {
                 println!(

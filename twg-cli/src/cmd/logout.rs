@@ -7,7 +7,7 @@
 //! (`twg setup bitbucket`), and `twg login` keeps it too. The command says which happened.
 
 use crate::ctx::Ctx;
-use crate::daemon_client::{self, RpcFailure};
+use crate::daemon_client::{self, Reply};
 use crate::report::CliError;
 use twg_common::logout::{LogoutOutcome, Revocation};
 use twg_common::rpc::pb;
@@ -35,38 +35,30 @@ impl Cmd {
 
     /// `Ok(None)` when twgd is not running (or too old to log out): do it directly.
     async fn via_daemon(&self, ctx: &Ctx) -> Result<Option<LogoutOutcome>, CliError> {
-        let Ok(mut client) = daemon_client::connect(ctx).await? else {
-            return Ok(None);
-        };
         let req = pb::LogoutRequest {
             client: Some(ctx.client_info()),
             all: self.all,
         };
-        match client.logout(req).await {
-            Ok(r) => {
-                let r = r.into_inner();
-                let revocation = if r.revoked {
-                    Revocation::Revoked
-                } else if !r.revoke_error.is_empty() {
-                    Revocation::Failed(r.revoke_error)
-                } else {
-                    Revocation::Skipped(r.revoke_skipped)
-                };
-                Ok(Some(LogoutOutcome {
-                    was_logged_in: r.was_logged_in,
-                    revocation,
-                    removed: r.removed,
-                    bitbucket_kept: r.bitbucket_kept,
-                    bitbucket_removed: r.bitbucket_removed,
-                }))
-            }
-            Err(status) if status.code() == tonic::Code::Unimplemented => Ok(None),
-            Err(status) => match daemon_client::rpc_error(status) {
-                RpcFailure::Answered(e) => Err(e),
-                // Nothing was changed by a daemon that vanished; the lock makes a retry safe.
-                RpcFailure::Unreachable(_) => Ok(None),
-            },
-        }
+        // Nothing was changed by a daemon that vanished; the lock makes doing it here safe.
+        let Reply::Answered(r) =
+            daemon_client::ask(ctx, |mut c| async move { c.logout(req).await }).await?
+        else {
+            return Ok(None);
+        };
+        let revocation = if r.revoked {
+            Revocation::Revoked
+        } else if !r.revoke_error.is_empty() {
+            Revocation::Failed(r.revoke_error)
+        } else {
+            Revocation::Skipped(r.revoke_skipped)
+        };
+        Ok(Some(LogoutOutcome {
+            was_logged_in: r.was_logged_in,
+            revocation,
+            removed: r.removed,
+            bitbucket_kept: r.bitbucket_kept,
+            bitbucket_removed: r.bitbucket_removed,
+        }))
     }
 
     async fn direct(&self, ctx: &Ctx) -> Result<LogoutOutcome, CliError> {

@@ -1,7 +1,7 @@
 //! `twg auth refresh [--force]`: refresh now if due; `--force` always rotates.
 
 use crate::ctx::Ctx;
-use crate::daemon_client::{self, RpcFailure};
+use crate::daemon_client::{self, Reply};
 use crate::report::CliError;
 use twg_common::engine::{Need, Outcome};
 use twg_common::error_code::ErrorCode;
@@ -43,21 +43,14 @@ impl Cmd {
     }
 
     async fn refresh(&self, ctx: &Ctx) -> Result<(bool, i64, &'static str), CliError> {
-        if let Ok(mut client) = daemon_client::connect(ctx).await? {
-            let req = pb::RefreshRequest {
-                client: Some(ctx.client_info()),
-                force: self.force,
-            };
-            match client.refresh(req).await {
-                Ok(r) => {
-                    let r = r.into_inner();
-                    return Ok((r.refreshed, r.expires_at, "daemon"));
-                }
-                Err(status) => match daemon_client::rpc_error(status) {
-                    RpcFailure::Answered(e) => return Err(e),
-                    RpcFailure::Unreachable(_) => {}
-                },
-            }
+        let req = pb::RefreshRequest {
+            client: Some(ctx.client_info()),
+            force: self.force,
+        };
+        if let Reply::Answered(r) =
+            daemon_client::ask(ctx, |mut c| async move { c.refresh(req).await }).await?
+        {
+            return Ok((r.refreshed, r.expires_at, "daemon"));
         }
         let engine = ctx.engine()?;
         // Finish a save that is waiting in a recovery record first (the message of every

@@ -69,14 +69,14 @@ impl Cmd {
             }
             serde_json::json!({ "enabled": false, "skipped": "--no-upkeep" })
         } else {
-            match crate::service::is_enabled() {
+            match crate::os_service::is_enabled() {
                 Ok(true) => {
                     if !ctx.json {
                         println!("✔ Upkeep is already enabled");
                     }
                     serde_json::json!({ "enabled": true, "already_enabled": true })
                 }
-                _ => match crate::cmd::upkeep::service::enable(ctx).await {
+                _ => match crate::upkeep_service::enable(ctx).await {
                     Ok(e) => {
                         if !ctx.json {
                             println!("✔ Upkeep enabled: {} (twgd pid {})", e.service, e.pid);
@@ -312,7 +312,7 @@ async fn login_if_needed(
 
 /// Every `twg` on PATH, in PATH order.
 fn twgs_on_path() -> Vec<PathBuf> {
-    let name = crate::service::layout::exe("twg");
+    let name = crate::os_service::layout::exe("twg");
     let Some(path) = std::env::var_os("PATH") else {
         return Vec::new();
     };
@@ -337,7 +337,7 @@ fn path_warnings() -> Vec<String> {
     };
     let found = twgs_on_path();
     let mut warnings = Vec::new();
-    let hint = crate::service::layout::Layout::resolve()
+    let hint = crate::os_service::layout::Layout::resolve()
         .map(|l| {
             format!(
                 "`twg update` installs a launcher in {}; put that directory on your PATH",

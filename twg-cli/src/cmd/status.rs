@@ -1,6 +1,7 @@
 //! `twg auth status`: who is logged in, from which source, and the token's state.
 
 use crate::ctx::Ctx;
+use crate::daemon_client::{self, Reply};
 use crate::report::CliError;
 use serde::Serialize;
 use twg_common::error_code::ErrorCode;
@@ -55,42 +56,33 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
     let mut s = Snapshot::default();
     let root = ctx.root()?;
     s.credentials_path = twg_common::paths::auth_file(&root).display().to_string();
-    // An untrusted socket is reported here, not fatal: status still shows the stored state.
-    let connected = match crate::daemon_client::connect(ctx).await {
-        Ok(c) => c,
-        Err(e) => {
-            s.daemon_error = Some(e.message.clone());
-            Err(twg_common::rpc::ConnectError::Transport(e.message))
-        }
+    // An untrusted or silent daemon is reported here, not fatal: status still shows the
+    // stored state.
+    let req = pb::StatusRequest {
+        client: Some(ctx.client_info()),
     };
-    match connected {
-        Ok(mut client) => match client
-            .status(crate::daemon_client::quick(pb::StatusRequest {
-                client: Some(ctx.client_info()),
-            }))
-            .await
-        {
-            Ok(r) => {
-                let r = r.into_inner();
-                s.daemon = Some(DaemonInfo {
-                    version: r.package_version,
-                    protocol_version: r.protocol_version,
-                    pid: r.pid,
-                    uptime_seconds: r.uptime_seconds,
-                    socket: r.socket_path,
-                });
-                if let Some(c) = r.credentials {
-                    s.next_refresh_at = c.next_refresh_at;
-                    s.last_refresh_at = c.last_refresh_at;
-                    s.last_error = Some(c.last_error).filter(|e| !e.is_empty());
-                    s.unsaved = Some(c.unsaved).filter(|e| !e.is_empty());
-                }
+    match daemon_client::ask(ctx, |mut c| async move {
+        c.status(daemon_client::quick(req)).await
+    })
+    .await
+    {
+        Ok(Reply::Answered(r)) => {
+            s.daemon = Some(DaemonInfo {
+                version: r.package_version,
+                protocol_version: r.protocol_version,
+                pid: r.pid,
+                uptime_seconds: r.uptime_seconds,
+                socket: r.socket_path,
+            });
+            if let Some(c) = r.credentials {
+                s.next_refresh_at = c.next_refresh_at;
+                s.last_refresh_at = c.last_refresh_at;
+                s.last_error = Some(c.last_error).filter(|e| !e.is_empty());
+                s.unsaved = Some(c.unsaved).filter(|e| !e.is_empty());
             }
-            Err(e) => s.daemon_error = Some(e.message().to_string()),
-        },
-        Err(e) => {
-            s.daemon_error.get_or_insert_with(|| e.to_string());
         }
+        Ok(Reply::NotRunning(why) | Reply::NotResponding(why)) => s.daemon_error = Some(why),
+        Err(e) => s.daemon_error = Some(e.message),
     }
     if let Some(env) = crate::envmode::from_env()? {
         s.source = "env".into();

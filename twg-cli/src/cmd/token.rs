@@ -1,7 +1,7 @@
 //! `twg auth token`: print a valid access token and nothing else.
 
 use crate::ctx::Ctx;
-use crate::daemon_client::{self, RpcFailure};
+use crate::daemon_client::{self, Reply};
 use crate::envmode;
 use crate::report::CliError;
 use twg_common::engine::Need;
@@ -56,28 +56,22 @@ impl Cmd {
                 source: "env",
             });
         }
-        if let Ok(mut client) = daemon_client::connect(ctx).await? {
-            let req = pb::GetTokenRequest {
-                client: Some(ctx.client_info()),
-                min_valid_seconds: self.min_valid,
-            };
-            match client.get_token(req).await {
-                Ok(resp) => {
-                    let r = resp.into_inner();
-                    return Ok(Token {
-                        access_token: r.access_token,
-                        expires_at: r.expires_at,
-                        token_type: r.token_type,
-                        site: r.site,
-                        source: "daemon",
-                    });
-                }
-                Err(status) => match daemon_client::rpc_error(status) {
-                    RpcFailure::Answered(e) => return Err(e),
-                    RpcFailure::Unreachable(why) => {
-                        tracing::debug!(%why, "twgd vanished; refreshing directly");
-                    }
-                },
+        let req = pb::GetTokenRequest {
+            client: Some(ctx.client_info()),
+            min_valid_seconds: self.min_valid,
+        };
+        match daemon_client::ask(ctx, |mut c| async move { c.get_token(req).await }).await? {
+            Reply::Answered(r) => {
+                return Ok(Token {
+                    access_token: r.access_token,
+                    expires_at: r.expires_at,
+                    token_type: r.token_type,
+                    site: r.site,
+                    source: "daemon",
+                });
+            }
+            Reply::NotRunning(why) | Reply::NotResponding(why) => {
+                tracing::debug!(%why, "twgd unreachable; refreshing directly");
             }
         }
         let engine = ctx.engine()?;

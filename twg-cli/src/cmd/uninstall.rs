@@ -7,8 +7,8 @@
 //! of its ancestors, even if an environment variable points there.
 
 use crate::ctx::Ctx;
+use crate::os_service::layout::Layout;
 use crate::report::CliError;
-use crate::service::layout::Layout;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use twg_common::logout::Revocation;
@@ -147,7 +147,7 @@ fn plan(ctx: &Ctx) -> Result<Plan, CliError> {
         })
     });
     Ok(Plan {
-        service: crate::service::describe(),
+        service: crate::os_service::describe(),
         credentials,
         remove,
         kept,
@@ -193,7 +193,7 @@ fn is_shared(path: &Path) -> bool {
     if path == std::env::temp_dir() || path == Path::new("/tmp") {
         return true;
     }
-    match crate::service::layout::home() {
+    match crate::os_service::layout::home() {
         Some(home) => home.starts_with(path),
         None => false,
     }
@@ -240,7 +240,7 @@ fn print_plan(ctx: &Ctx, plan: &Plan, dry_run: bool) {
 async fn execute(ctx: &Ctx, plan: Plan) -> Result<(), CliError> {
     let mut log: Vec<String> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
-    match crate::cmd::upkeep::service::disable(ctx).await {
+    match crate::upkeep_service::disable(ctx).await {
         Ok(r) => {
             if !r.removed.is_empty() || r.warning.is_some() {
                 log.push("disabled the upkeep service".into());
@@ -251,7 +251,7 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<(), CliError> {
         }
         Err(e) => problems.push(e.message),
     }
-    if let Ok(true) = crate::cmd::upkeep::service::stop_daemon(ctx).await {
+    if let Ok(Some(_)) = crate::daemon_client::stop(ctx).await {
         log.push("stopped twgd".into());
     }
     let revocation = revoke(ctx).await;

@@ -7,8 +7,8 @@
 //! `current` symlink. The previous version stays for rollback.
 
 use crate::ctx::Ctx;
+use crate::os_service::layout::{Layout, exe};
 use crate::report::CliError;
-use crate::service::layout::{Layout, exe};
 use sha2::{Digest, Sha256};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -236,7 +236,7 @@ async fn install(
         )
     })?;
     let _ = twg_common::atomic::sync_dir(&versions);
-    crate::service::layout::replace_symlink(
+    crate::os_service::layout::replace_symlink(
         &Path::new("versions").join(version),
         &layout.current_link(),
     )
@@ -493,7 +493,7 @@ fn ensure_launchers(layout: &Layout) -> Vec<String> {
                 ));
             }
             _ => {
-                if let Err(e) = crate::service::layout::replace_symlink(&target, &link) {
+                if let Err(e) = crate::os_service::layout::replace_symlink(&target, &link) {
                     notes.push(format!(
                         "cannot create the launcher {}: {e}",
                         link.display()
@@ -536,23 +536,17 @@ enum Restart {
 }
 
 async fn restart_daemon(ctx: &Ctx, layout: &Layout) -> Restart {
-    if crate::service::is_enabled().unwrap_or(false) {
-        // Re-render the unit: it may still name a twgd outside the layout.
-        let result = crate::cmd::upkeep::service::spec(ctx)
-            .map_err(|e| e.message)
-            .and_then(|spec| crate::service::install(&spec).map_err(|e| e.to_string()))
-            .map(crate::service::Pending::commit)
-            .and_then(|()| crate::service::restart().map_err(|e| e.to_string()));
-        return match result {
+    if crate::os_service::is_enabled().unwrap_or(false) {
+        return match crate::upkeep_service::reinstall_and_restart(ctx) {
             Ok(()) => Restart::Service,
             Err(e) => Restart::Failed(format!(
                 "cannot restart the service ({e}); run `twg upkeep enable` again"
             )),
         };
     }
-    match crate::cmd::upkeep::service::stop_daemon(ctx).await {
-        Ok(true) => {}
-        Ok(false) => return Restart::NotRunning,
+    match crate::daemon_client::stop(ctx).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Restart::NotRunning,
         Err(e) => return Restart::Failed(e.message),
     }
     // The new twg starts its own twgd (beside it), so the daemon is the new version too.
@@ -563,7 +557,7 @@ async fn restart_daemon(ctx: &Ctx, layout: &Layout) -> Restart {
         .output();
     match out {
         Ok(o) if o.status.success() => {
-            match crate::cmd::upkeep::service::wait_for_daemon(ctx, Duration::from_secs(5)).await {
+            match crate::daemon_client::wait_until_answering(ctx, Duration::from_secs(5)).await {
                 Some(s) => Restart::Manual(s.pid),
                 None => {
                     Restart::Failed("the new twgd did not answer; run `twg daemon start`".into())

@@ -1,7 +1,7 @@
 //! `twg upkeep enable|status|run|disable`.
 
+pub mod enable;
 pub mod run;
-pub mod service;
 pub mod status;
 
 use crate::ctx::Ctx;
@@ -10,13 +10,13 @@ use crate::report::CliError;
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
     /// Install and start the service that keeps twgd alive (systemd/launchd/Task Scheduler).
-    Enable(service::EnableCmd),
+    Enable(enable::EnableCmd),
     /// Show upkeep: running?, last and next pass, last refresh and update check, errors.
     Status(status::Cmd),
     /// Run one upkeep pass now.
     Run(run::Cmd),
     /// Stop and remove the service; credentials are kept.
-    Disable(service::DisableCmd),
+    Disable(enable::DisableCmd),
 }
 
 impl Cmd {

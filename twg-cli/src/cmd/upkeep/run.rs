@@ -3,7 +3,7 @@
 
 use super::status::Report;
 use crate::ctx::Ctx;
-use crate::daemon_client::{RpcFailure, rpc_error};
+use crate::daemon_client::{self, Reply};
 use crate::report::CliError;
 use twg_common::rpc::pb;
 
@@ -12,24 +12,18 @@ pub struct Cmd {}
 
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
-        let why_local = match crate::daemon_client::connect(ctx).await? {
-            Ok(mut client) => match client
-                .run_upkeep(pb::RunUpkeepRequest {
-                    client: Some(ctx.client_info()),
-                })
-                .await
-            {
-                Ok(r) => {
-                    Report::new(ctx, r.into_inner(), None)?.print(ctx);
+        let req = pb::RunUpkeepRequest {
+            client: Some(ctx.client_info()),
+        };
+        let why_local =
+            match daemon_client::ask(ctx, |mut c| async move { c.run_upkeep(req).await }).await? {
+                Reply::Answered(r) => {
+                    Report::new(ctx, r, None)?.print(ctx);
                     return Ok(());
                 }
-                Err(status) => match rpc_error(status) {
-                    RpcFailure::Answered(e) => return Err(e),
-                    RpcFailure::Unreachable(m) => format!("twgd stopped answering ({m})"),
-                },
-            },
-            Err(_) => "twgd is not running".to_string(),
-        };
+                Reply::NotRunning(_) => "twgd is not running".to_string(),
+                Reply::NotResponding(why) => format!("twgd stopped answering ({why})"),
+            };
         let engine = ctx.engine()?;
         let opts = twg_upkeep::PassOptions {
             by: "twg upkeep run",

@@ -2,9 +2,10 @@
 //! is not running (and the output says so).
 
 use crate::ctx::Ctx;
-use crate::daemon_client::{RpcFailure, rpc_error};
+use crate::daemon_client::{self, Reply};
 use crate::report::CliError;
 use serde::Serialize;
+use twg_common::error_code::ErrorCode;
 use twg_common::manifest::CURRENT_VERSION;
 use twg_common::rpc::pb;
 use twg_common::time::{format_unix, relative};
@@ -41,7 +42,7 @@ pub struct Report {
 
 impl Report {
     pub fn new(ctx: &Ctx, s: pb::UpkeepStatus, note: Option<String>) -> Result<Self, CliError> {
-        let (service_enabled, service_error) = match crate::service::is_enabled() {
+        let (service_enabled, service_error) = match crate::os_service::is_enabled() {
             Ok(b) => (Some(b), None),
             Err(e) => (None, Some(e)),
         };
@@ -136,6 +137,10 @@ impl Report {
     }
 }
 
+fn not_answered(why: &str) -> String {
+    format!("twgd did not answer ({why}); showing the last saved state")
+}
+
 /// The saved state, as the wire type, for when twgd cannot answer.
 pub fn saved_status(ctx: &Ctx) -> Result<pb::UpkeepStatus, CliError> {
     let state = twg_upkeep::status::read_for_status(&ctx.root()?);
@@ -144,28 +149,20 @@ pub fn saved_status(ctx: &Ctx) -> Result<pb::UpkeepStatus, CliError> {
 
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
-        let (status, note) = match crate::daemon_client::connect(ctx).await? {
-            Ok(mut client) => match client
-                .get_upkeep_status(pb::UpkeepStatusRequest {
-                    client: Some(ctx.client_info()),
-                })
-                .await
-            {
-                Ok(r) => (r.into_inner(), None),
-                Err(status) => {
-                    let why = match rpc_error(status) {
-                        RpcFailure::Answered(e) => e.message,
-                        RpcFailure::Unreachable(m) => m,
-                    };
-                    (
-                        saved_status(ctx)?,
-                        Some(format!(
-                            "twgd did not answer ({why}); showing the last saved state"
-                        )),
-                    )
-                }
-            },
-            Err(_) => (saved_status(ctx)?, Some(NOT_RUNNING_NOTE.to_string())),
+        let req = pb::UpkeepStatusRequest {
+            client: Some(ctx.client_info()),
+        };
+        // Read-only: whatever twgd says or fails to say, the saved state can be shown.
+        let asked = daemon_client::ask(ctx, |mut c| async move {
+            c.get_upkeep_status(daemon_client::quick(req)).await
+        })
+        .await;
+        let (status, note) = match asked {
+            Ok(Reply::Answered(r)) => (r, None),
+            Ok(Reply::NotRunning(_)) => (saved_status(ctx)?, Some(NOT_RUNNING_NOTE.to_string())),
+            Ok(Reply::NotResponding(why)) => (saved_status(ctx)?, Some(not_answered(&why))),
+            Err(e) if e.code == ErrorCode::UntrustedSocket => return Err(e),
+            Err(e) => (saved_status(ctx)?, Some(not_answered(&e.message))),
         };
         Report::new(ctx, status, note)?.print(ctx);
         Ok(())

@@ -1,22 +1,14 @@
-//! `twg upkeep enable|disable`: install or remove the platform service that keeps twgd alive.
+//! The upkeep service: what `twg upkeep enable` installs into the OS service manager (the
+//! twgd to run and the paths pinned in its environment), and the enable and disable
+//! sequences that `twg upkeep`, `twg update` and `twg uninstall` share. The platform
+//! details are in [`crate::os_service`].
 
 use crate::ctx::Ctx;
+use crate::os_service::{self, Disabled, ServiceError, ServiceSpec, layout::Layout};
 use crate::report::CliError;
-use crate::service::{self, Disabled, ServiceError, ServiceSpec, layout::Layout};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use twg_common::error_code::ErrorCode;
-use twg_common::rpc::pb;
-
-#[derive(Debug, clap::Args)]
-pub struct EnableCmd {
-    /// Print the service file that would be installed, and change nothing.
-    #[arg(long)]
-    pub print: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct DisableCmd {}
 
 /// Non-secret variables the service inherits from the enabling shell, so the daemon talks
 /// to the same servers the client does (secrets such as TWG_TOKEN are never copied).
@@ -30,66 +22,6 @@ const PASS_THROUGH: &[&str] = &[
     "TWG_LOG",
 ];
 
-impl EnableCmd {
-    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
-        if self.print {
-            let spec = spec(ctx)?;
-            if ctx.json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "daemon": spec.daemon, "service_file": rendered(&spec) })
-                );
-            } else {
-                print!("{}", rendered(&spec));
-            }
-            return Ok(());
-        }
-        let summary = enable(ctx).await?;
-        if ctx.json {
-            println!(
-                "{}",
-                serde_json::json!({ "enabled": true, "service": summary.service, "daemon": summary.daemon, "pid": summary.pid })
-            );
-        } else {
-            println!("✔ Upkeep enabled: {}", summary.service);
-            println!(
-                "✔ twgd is running (pid {}) from {}",
-                summary.pid,
-                summary.daemon.display()
-            );
-            if let Some(note) = summary.note {
-                println!("! {note}");
-            }
-        }
-        Ok(())
-    }
-}
-
-impl DisableCmd {
-    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
-        let report = disable(ctx).await?;
-        if ctx.json {
-            println!(
-                "{}",
-                serde_json::json!({ "enabled": false, "removed": report.removed, "warning": report.warning })
-            );
-            return Ok(());
-        }
-        if report.removed.is_empty() && report.warning.is_none() {
-            println!("Upkeep is not enabled; nothing to do.");
-            return Ok(());
-        }
-        for f in &report.removed {
-            println!("✔ Removed {}", f.display());
-        }
-        if let Some(w) = &report.warning {
-            println!("! {w}");
-        }
-        println!("✔ Upkeep disabled; your credentials are kept (`twg logout` removes them).");
-        Ok(())
-    }
-}
-
 /// The daemon the service should run, and why.
 fn service_daemon() -> Result<(PathBuf, Option<String>), CliError> {
     let layout = Layout::resolve();
@@ -99,7 +31,7 @@ fn service_daemon() -> Result<(PathBuf, Option<String>), CliError> {
     {
         return Ok((l.stable("twgd"), None));
     }
-    let bin = crate::cmd::daemon::daemon_binary();
+    let bin = crate::daemon_client::daemon_binary();
     if !bin.is_file() {
         return Err(CliError::failure(format!(
             "cannot find twgd (looked for {}); install twg with `twg update`, or put twgd beside twg",
@@ -144,13 +76,13 @@ pub fn spec(ctx: &Ctx) -> Result<ServiceSpec, CliError> {
     })
 }
 
-fn rendered(spec: &ServiceSpec) -> String {
+pub fn rendered(spec: &ServiceSpec) -> String {
     if cfg!(target_os = "macos") {
-        service::render::launchd_plist(&spec.daemon, &spec.env, &spec.log)
+        os_service::render::launchd_plist(&spec.daemon, &spec.env, &spec.log)
     } else if cfg!(windows) {
-        service::render::task_xml(&spec.daemon, &std::env::var("USERNAME").unwrap_or_default())
+        os_service::render::task_xml(&spec.daemon, &std::env::var("USERNAME").unwrap_or_default())
     } else {
-        service::render::systemd_unit(&spec.daemon, &spec.env)
+        os_service::render::systemd_unit(&spec.daemon, &spec.env)
     }
 }
 
@@ -173,7 +105,7 @@ pub fn enable_error(e: ServiceError) -> CliError {
         ServiceError::Write { .. } | ServiceError::NoHome => {
             "Upkeep stays disabled. Fix the problem above and run `twg upkeep enable` again; meanwhile `twg daemon start` runs the daemon by hand."
         }
-        _ => service::repair_guidance(),
+        _ => os_service::repair_guidance(),
     };
     err.text = Some(guidance.to_string());
     err.detail = Some(serde_json::json!({ "guidance": guidance }));
@@ -185,19 +117,21 @@ pub async fn enable(ctx: &Ctx) -> Result<Enabled, CliError> {
     let (_, note) = service_daemon()?;
     let spec = spec(ctx)?;
     twg_common::paths::ensure_private_dir(&twg_common::paths::state_dir()?)?;
-    let pending = service::install(&spec).map_err(enable_error)?;
+    let pending = os_service::install(&spec).map_err(enable_error)?;
     // A twgd started by hand holds the socket; the service's twgd would exit "already
     // running". Stop it so the service owns the daemon from now on.
-    let was_running = stop_daemon(ctx).await?;
-    if let Err(e) = service::activate(&pending) {
+    let was_running = crate::daemon_client::stop(ctx).await?.is_some();
+    if let Err(e) = os_service::activate(&pending) {
         drop(pending);
         if was_running {
             // Leave the user as we found them: a daemon running by hand.
-            let _ = crate::cmd::daemon::spawn_and_wait(ctx).await;
+            let _ = crate::daemon_client::spawn_and_wait(ctx).await;
         }
         return Err(enable_error(e));
     }
-    let Some(status) = wait_for_daemon(ctx, Duration::from_secs(10)).await else {
+    let Some(status) =
+        crate::daemon_client::wait_until_answering(ctx, Duration::from_secs(10)).await
+    else {
         drop(pending);
         let mut err = CliError::new(
             ErrorCode::UpkeepEnableFailed,
@@ -209,7 +143,7 @@ pub async fn enable(ctx: &Ctx) -> Result<Enabled, CliError> {
         ));
         return Err(err);
     };
-    let service = service::describe().unwrap_or_else(|| pending.file.display().to_string());
+    let service = os_service::describe().unwrap_or_else(|| pending.file.display().to_string());
     pending.commit();
     Ok(Enabled {
         service,
@@ -228,7 +162,7 @@ pub struct DisableReport {
 
 /// Stops and removes the service; credentials stay.
 pub async fn disable(ctx: &Ctx) -> Result<DisableReport, CliError> {
-    let outcome = service::disable().map_err(|e| {
+    let outcome = os_service::disable().map_err(|e| {
         CliError::failure(format!(
             "cannot disable upkeep: {e}; remove the file named above by hand and retry"
         ))
@@ -243,7 +177,7 @@ pub async fn disable(ctx: &Ctx) -> Result<DisableReport, CliError> {
                 None => None,
                 Some(e) => {
                     // The manager could not stop it; make sure no service-started twgd lingers.
-                    let stopped = stop_daemon(ctx).await.unwrap_or(false);
+                    let stopped = matches!(crate::daemon_client::stop(ctx).await, Ok(Some(_)));
                     Some(format!(
                         "the service manager could not be told ({e}); the service files were removed{}",
                         if stopped {
@@ -262,49 +196,12 @@ pub async fn disable(ctx: &Ctx) -> Result<DisableReport, CliError> {
     }
 }
 
-/// Asks a running twgd to exit and waits for its socket to go; `Ok(true)` if one ran.
-pub async fn stop_daemon(ctx: &Ctx) -> Result<bool, CliError> {
-    let Ok(mut client) = crate::daemon_client::connect(ctx).await? else {
-        return Ok(false);
-    };
-    match client
-        .shutdown(pb::ShutdownRequest {
-            client: Some(ctx.client_info()),
-        })
-        .await
-    {
-        Ok(r) => {
-            let unsaved = r.into_inner().unsaved;
-            if !unsaved.is_empty() {
-                eprintln!("twg: warning: {unsaved}");
-            }
-        }
-        Err(_) => return Ok(false),
-    }
-    let socket = ctx.socket()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while socket.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(true)
-}
-
-/// Polls until twgd answers a status request, or gives up after `timeout`.
-pub async fn wait_for_daemon(ctx: &Ctx, timeout: Duration) -> Option<pb::StatusResponse> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Ok(mut client)) = crate::daemon_client::connect(ctx).await
-            && let Ok(r) = client
-                .status(pb::StatusRequest {
-                    client: Some(ctx.client_info()),
-                })
-                .await
-        {
-            return Some(r.into_inner());
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Re-renders the installed service (it may still name a twgd outside the install layout)
+/// and restarts it, so the new twgd runs: what `twg update` does when upkeep is enabled.
+pub fn reinstall_and_restart(ctx: &Ctx) -> Result<(), String> {
+    let spec = spec(ctx).map_err(|e| e.message)?;
+    os_service::install(&spec)
+        .map_err(|e| e.to_string())?
+        .commit();
+    os_service::restart().map_err(|e| e.to_string())
 }
