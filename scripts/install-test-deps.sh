@@ -43,3 +43,6 @@ fi
 if [ ! -d tests/conformance/node_modules/oidc-provider ] || [ ! -d tests/conformance/node_modules/playwright-core ]; then
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# cargo-machete finds dependencies no code uses (scripts/test.sh fails on any).
+command -v cargo-machete >/dev/null 2>&1 || cargo install cargo-machete --locked --quiet

@@ -11,6 +11,13 @@ TWG_RELEASE_PUBKEY="$(cat tests/data/release-test.pub)"
 export TWG_RELEASE_PUBKEY
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# No dependency that no code uses (generated code's are listed in its Cargo.toml).
+cargo machete
+# The crate graph is one-way: the client never links the daemon (nor its D-Bus notifier).
+if cargo tree -p twg-cli -e normal --locked --prefix none | grep -E '^(twgd|notify-rust) '; then
+  echo "twg-cli must not depend on twgd or notify-rust" >&2
+  exit 1
+fi
 cargo build --release --workspace --all-targets --locked
 # No test binary may hang the run: each runs under a 10-minute limit (the slowest takes about
 # a minute), so a stuck test fails in minutes with its name, not at the CI limit.
