@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const CURRENT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 1;
 
 /// How long `twg admin auth login|logout` waits for another process holding the lock.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +57,7 @@ pub enum AdminError {
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error(
-        "{path} has format version {found}, but this twg understands up to {CURRENT_VERSION}; upgrade twg (`twg update`)"
+        "{path} has format version {found}, but this twg understands up to {FORMAT_VERSION}; upgrade twg (`twg update`)"
     )]
     UnknownVersion { path: PathBuf, found: u32 },
     #[error("cannot save the admin credentials: {0}; nothing was changed on disk")]
@@ -85,7 +85,7 @@ pub fn parse(path: &Path, text: &str) -> Result<AdminCredentials, AdminError> {
         path: path.into(),
         detail,
     };
-    let file: AdminFile = crate::versioned::parse(text, CURRENT_VERSION).map_err(|e| match e {
+    let file: AdminFile = crate::versioned::parse(text, FORMAT_VERSION).map_err(|e| match e {
         crate::versioned::VersionedError::Corrupt(detail) => corrupt(detail),
         crate::versioned::VersionedError::Newer(found) => AdminError::UnknownVersion {
             path: path.into(),
@@ -101,7 +101,7 @@ pub fn parse(path: &Path, text: &str) -> Result<AdminCredentials, AdminError> {
 /// Renders `admin.conf`.
 pub fn render(credentials: &AdminCredentials) -> String {
     let file = AdminFile {
-        version: CURRENT_VERSION,
+        version: FORMAT_VERSION,
         credentials: credentials.clone(),
     };
     let body = toml::to_string(&file).expect("admin.conf types always serialise");

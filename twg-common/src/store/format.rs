@@ -47,7 +47,7 @@ use crate::store::{Credentials, LoginGrant, OAuthApp, OAuthCredentials, SiteInfo
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const CURRENT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 2;
 /// Version 1 is still written when nothing needs version 2, so a twg from before version 2
 /// keeps working with device logins. Version 2 adds a confidential client's secret and
 /// `[oauth_app]`: a twg that would ignore them (and refresh as a public client, or drop them
@@ -64,7 +64,7 @@ pub enum FormatError {
     )]
     Corrupt { path: PathBuf, detail: String },
     #[error(
-        "{path} has format version {found}, but this twg understands up to {CURRENT_VERSION}; upgrade twg (`twg update`)"
+        "{path} has format version {found}, but this twg understands up to {FORMAT_VERSION}; upgrade twg (`twg update`)"
     )]
     UnknownVersion { path: PathBuf, found: u32 },
 }
@@ -148,7 +148,7 @@ fn bearer() -> String {
 
 /// Parses `auth.conf`, checking the version first so a newer format gets the right error.
 pub fn parse(path: &std::path::Path, text: &str) -> Result<AuthFile, FormatError> {
-    crate::versioned::parse(text, CURRENT_VERSION).map_err(|e| match e {
+    crate::versioned::parse(text, FORMAT_VERSION).map_err(|e| match e {
         crate::versioned::VersionedError::Corrupt(detail) => FormatError::Corrupt {
             path: path.into(),
             detail,
@@ -175,7 +175,7 @@ impl AuthFile {
                     .as_ref()
                     .is_some_and(|o| o.client_secret.is_some() || o.client_auth != AuthMethod::None)
             {
-                CURRENT_VERSION
+                FORMAT_VERSION
             } else {
                 VERSION_WITHOUT_CLIENT_SECRETS
             },

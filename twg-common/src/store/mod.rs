@@ -17,7 +17,7 @@ use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub use format::{CURRENT_VERSION, FormatError};
+pub use format::{FORMAT_VERSION, FormatError};
 
 /// Problems loading or saving credentials.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use crate::daemon_client::{self, Reply};
 use crate::report::CliError;
 use serde::Serialize;
 use twg_common::error_code::ErrorCode;
-use twg_common::manifest::CURRENT_VERSION;
+use twg_common::manifest::PACKAGE_VERSION;
 use twg_common::rpc::pb;
 use twg_common::time::{format_unix, relative};
 
@@ -61,7 +61,7 @@ impl Report {
             next_run_at: s.next_run_at,
             last_refresh_at: s.last_refresh_at,
             last_update_check_at: s.last_update_check_at,
-            current_version: CURRENT_VERSION,
+            current_version: PACKAGE_VERSION,
             latest_version: nonempty(s.latest_version),
             pending_notification: nonempty(s.pending_notification),
             last_error: nonempty(s.last_error),

@@ -1,7 +1,8 @@
 //! The release manifest: what the newest twg is on each channel, and where to download it.
 //!
 //! Shared by upkeep (which only *checks* and notifies) and `twg update` (which downloads,
-//! verifies and installs). Nothing here downloads a binary.
+//! verifies and installs). Nothing here downloads a binary. This module is the format;
+//! [`fetch`] gets it over HTTP, [`version`] orders versions, [`target`] names this build.
 //!
 //! # Where it lives
 //! Default: [`DEFAULT_MANIFEST_URL`] (`https://twg.atlassian.com/releases/manifest.json`).
@@ -46,12 +47,18 @@
 //!   size in bytes. A channel may omit targets; `twg update` then says there is no build for
 //!   this platform. Unknown fields are ignored, so the format can grow within schema 1.
 
+mod fetch;
+mod target;
+mod version;
+
+pub use fetch::{CheckResult, check, fetch};
+pub use target::current_target;
+pub use version::{PACKAGE_VERSION, Version, VersionError};
+
 use crate::config::{Config, ConfigError, validate_url};
-use crate::oauth::http::{HttpClient, HttpSetupError, TransportError, read_capped};
+use crate::oauth::http::{HttpSetupError, TransportError};
 use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Atlassian-hosted manifest used when neither config.toml nor the environment names one.
 pub const DEFAULT_MANIFEST_URL: &str = "https://twg.atlassian.com/releases/manifest.json";
@@ -59,8 +66,6 @@ pub const DEFAULT_MANIFEST_URL: &str = "https://twg.atlassian.com/releases/manif
 pub const DEFAULT_CHANNEL: &str = "stable";
 /// The manifest schema this build understands.
 pub const SCHEMA: u32 = 1;
-/// The version of the running twg (all workspace crates share one version).
-pub const CURRENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Why the manifest could not be fetched or used.
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +210,7 @@ impl Manifest {
                 return Err(ManifestError::UnsupportedSchema {
                     url: url.to_string(),
                     schema,
-                    current: CURRENT_VERSION,
+                    current: PACKAGE_VERSION,
                 });
             }
         }
@@ -270,258 +275,12 @@ impl Release {
     }
 }
 
-/// Downloads and validates the manifest at `url` (no redirects, body capped at 1 MiB).
-pub async fn fetch(http: &HttpClient, url: &str) -> Result<Manifest, ManifestError> {
-    let resp = http
-        .reqwest()
-        .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| ManifestError::Fetch {
-            url: url.to_string(),
-            source: TransportError::from_reqwest(e),
-        })?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(ManifestError::Status {
-            url: url.to_string(),
-            status: status.as_u16(),
-        });
-    }
-    let body = read_capped(resp)
-        .await
-        .map_err(|source| ManifestError::Fetch {
-            url: url.to_string(),
-            source,
-        })?;
-    Manifest::parse(url, &body)
-}
-
-/// The result of one check against the manifest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckResult {
-    pub current: Version,
-    pub latest: Release,
-    /// True when `latest` is newer than `current`.
-    pub update_available: bool,
-}
-
-/// Fetches the manifest named by `settings` and compares its channel to [`CURRENT_VERSION`].
-pub async fn check(
-    http: &HttpClient,
-    settings: &UpdateSettings,
-) -> Result<CheckResult, ManifestError> {
-    let manifest = fetch(http, &settings.manifest_url).await?;
-    let latest = manifest
-        .release(&settings.manifest_url, &settings.channel)?
-        .clone();
-    let current = Version::current();
-    Ok(CheckResult {
-        update_available: latest.is_newer_than(&current),
-        current,
-        latest,
-    })
-}
-
-/// The Rust target triple of this build, as used for manifest asset keys.
-pub fn current_target() -> &'static str {
-    if cfg!(all(
-        target_arch = "x86_64",
-        target_os = "linux",
-        target_env = "musl"
-    )) {
-        "x86_64-unknown-linux-musl"
-    } else if cfg!(all(
-        target_arch = "aarch64",
-        target_os = "linux",
-        target_env = "musl"
-    )) {
-        "aarch64-unknown-linux-musl"
-    } else if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
-        "x86_64-unknown-linux-gnu"
-    } else if cfg!(all(target_arch = "aarch64", target_os = "linux")) {
-        "aarch64-unknown-linux-gnu"
-    } else if cfg!(all(target_arch = "x86_64", target_os = "macos")) {
-        "x86_64-apple-darwin"
-    } else if cfg!(all(target_arch = "aarch64", target_os = "macos")) {
-        "aarch64-apple-darwin"
-    } else if cfg!(all(target_arch = "x86_64", target_os = "windows")) {
-        "x86_64-pc-windows-msvc"
-    } else if cfg!(all(target_arch = "aarch64", target_os = "windows")) {
-        "aarch64-pc-windows-msvc"
-    } else {
-        "unsupported"
-    }
-}
-
-/// A SemVer 2.0 version. Ordering follows semver.org §11 (build metadata is ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    pub major: u64,
-    pub minor: u64,
-    pub patch: u64,
-    /// Dot-separated pre-release identifiers; empty for a release.
-    pub pre: Vec<String>,
-}
-
-/// A string that is not a SemVer version.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a SemVer version (expected MAJOR.MINOR.PATCH[-PRE][+BUILD]): {0}")]
-pub struct VersionError(pub String);
-
-impl Version {
-    pub fn parse(s: &str) -> Result<Self, VersionError> {
-        let err = |why: &str| VersionError(why.to_string());
-        let s = s.trim();
-        let s = s.strip_prefix('v').unwrap_or(s);
-        let core_pre = s.split_once('+').map_or(s, |(a, _)| a);
-        let (core, pre) = match core_pre.split_once('-') {
-            Some((c, p)) => (c, Some(p)),
-            None => (core_pre, None),
-        };
-        let nums: Vec<&str> = core.split('.').collect();
-        if nums.len() != 3 {
-            return Err(err("needs exactly three numbers"));
-        }
-        let num = |t: &str| -> Result<u64, VersionError> {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(err("numbers must be digits"));
-            }
-            if t.len() > 1 && t.starts_with('0') {
-                return Err(err("numbers must not have leading zeros"));
-            }
-            t.parse().map_err(|_| err("number too large"))
-        };
-        let pre = match pre {
-            None => Vec::new(),
-            Some(p) => {
-                let ids: Vec<String> = p.split('.').map(str::to_string).collect();
-                let valid = ids.iter().all(|id| {
-                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                });
-                if !valid {
-                    return Err(err("bad pre-release identifier"));
-                }
-                ids
-            }
-        };
-        Ok(Self {
-            major: num(nums[0])?,
-            minor: num(nums[1])?,
-            patch: num(nums[2])?,
-            pre,
-        })
-    }
-
-    /// The running build's version.
-    pub fn current() -> Self {
-        Self::parse(CURRENT_VERSION).expect("CARGO_PKG_VERSION is SemVer")
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)?;
-        if !self.pre.is_empty() {
-            write!(f, "-{}", self.pre.join("."))?;
-        }
-        Ok(())
-    }
-}
-
-impl Ord for Version {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.major, self.minor, self.patch)
-            .cmp(&(other.major, other.minor, other.patch))
-            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
-                (true, true) => Ordering::Equal,
-                // A release outranks any of its pre-releases.
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => cmp_pre(&self.pre, &other.pre),
-            })
-    }
-}
-
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-fn cmp_pre(a: &[String], b: &[String]) -> Ordering {
-    for (x, y) in a.iter().zip(b) {
-        let xn = x
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| x.parse::<u64>().ok())
-            .flatten();
-        let yn = y
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| y.parse::<u64>().ok())
-            .flatten();
-        let o = match (xn, yn) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            // Numeric identifiers sort before alphanumeric ones.
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => x.cmp(y),
-        };
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    a.len().cmp(&b.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap()
-    }
-
-    #[test]
-    fn semver_precedence_matches_the_spec_example() {
-        // semver.org §11: 1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-alpha.beta < 1.0.0-beta
-        // < 1.0.0-beta.2 < 1.0.0-beta.11 < 1.0.0-rc.1 < 1.0.0.
-        let chain = [
-            "1.0.0-alpha",
-            "1.0.0-alpha.1",
-            "1.0.0-alpha.beta",
-            "1.0.0-beta",
-            "1.0.0-beta.2",
-            "1.0.0-beta.11",
-            "1.0.0-rc.1",
-            "1.0.0",
-            "1.0.1",
-            "1.1.0",
-            "1.10.0",
-            "2.0.0",
-        ];
-        for pair in chain.windows(2) {
-            assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
-        }
-        assert_eq!(v("v1.2.3+build.7").cmp(&v("1.2.3")), Ordering::Equal);
-        assert_eq!(v("1.2.3-rc.1").to_string(), "1.2.3-rc.1");
-    }
-
-    #[test]
-    fn rejects_non_semver() {
-        for bad in [
-            "1.2",
-            "1.2.3.4",
-            "01.2.3",
-            "1.x.3",
-            "1.2.3-",
-            "1.2.3-a..b",
-            "",
-        ] {
-            assert!(Version::parse(bad).is_err(), "{bad}");
-        }
     }
 
     const SAMPLE: &str = r#"{
