@@ -9,9 +9,9 @@ mod envmode;
 mod fast_args;
 mod notify;
 mod os_service;
-mod prompt;
 mod release_signature;
 mod report;
+mod ui;
 mod upkeep_service;
 
 use clap::Parser;

@@ -79,7 +79,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
                 .unwrap_or_default(),
             user: creds
                 .and_then(|c| c.user.as_ref())
-                .map(|u| u.name.clone())
+                .map(twg_common::store::UserInfo::label)
                 .unwrap_or_default(),
             issuer: oauth.map(|o| o.issuer.clone()).unwrap_or_default(),
             last_error: info.last_error.unwrap_or_default(),

@@ -438,24 +438,12 @@ async fn finish(
                 .and_then(|o| o.grant)
                 .map(|g| g.as_str().to_string())
                 .unwrap_or_default(),
-            user: who(user.as_ref()),
+            user: user.as_ref().map(UserInfo::label).unwrap_or_default(),
             site: site.as_ref().map(to_pb_site),
             config_path: store.auth_path().display().to_string(),
             has_bitbucket_token: creds.bitbucket_token.is_some(),
         })),
     })
-}
-
-/// "Name (email)", or whatever part of it the server gave.
-pub fn who(user: Option<&UserInfo>) -> String {
-    match user {
-        Some(u) if !u.name.is_empty() && !u.email.is_empty() && u.name != u.email => {
-            format!("{} ({})", u.name, u.email)
-        }
-        Some(u) if !u.name.is_empty() => u.name.clone(),
-        Some(u) if !u.email.is_empty() => u.email.clone(),
-        _ => String::new(),
-    }
 }
 
 pub async fn logout(

@@ -76,9 +76,9 @@ impl LoginCmd {
             ));
         }
         let key = if self.with_key {
-            crate::prompt::secret_from_stdin("the Admin API key")?
+            crate::ui::prompt::secret_from_stdin("the Admin API key")?
         } else {
-            crate::prompt::secret("Admin API key", "pass --with-key and send the key on stdin")?
+            crate::ui::prompt::secret("Admin API key", "pass --with-key and send the key on stdin")?
         };
         if key.is_empty() {
             return Err(CliError::usage(

@@ -67,7 +67,7 @@ pub fn prompt_bitbucket_token() -> Result<Option<Secret>, CliError> {
     eprintln!(
         "  Create one at {BITBUCKET_TOKEN_URL} (\"Create API token with scopes\" → Bitbucket)"
     );
-    let token = crate::prompt::secret(
+    let token = crate::ui::prompt::secret(
         "Bitbucket token",
         "run `twg setup bitbucket` later from a terminal",
     )?;

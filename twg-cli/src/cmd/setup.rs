@@ -126,7 +126,7 @@ impl Cmd {
 impl BitbucketCmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         let token = if self.with_token {
-            crate::prompt::secret_from_stdin("the Bitbucket token")?
+            crate::ui::prompt::secret_from_stdin("the Bitbucket token")?
         } else {
             crate::cmd::bitbucket::prompt_bitbucket_token()?.ok_or_else(|| {
                 CliError::usage(
@@ -163,9 +163,9 @@ impl OAuthAppCmd {
             twg_common::oauth::authcode::loopback_redirect(uri).map_err(CliError::usage)?;
         }
         let secret = if self.with_secret {
-            crate::prompt::secret_from_stdin("the client secret")?
+            crate::ui::prompt::secret_from_stdin("the client secret")?
         } else {
-            crate::prompt::secret(
+            crate::ui::prompt::secret(
                 "Client secret",
                 "or pipe it: `twg setup oauth-app --client-id ID --with-secret < secret.txt`",
             )?
@@ -287,7 +287,7 @@ async fn login_if_needed(
         let who = loaded
             .credentials
             .user
-            .map(|u| if u.email.is_empty() { u.name } else { u.email })
+            .map(|u| u.label())
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "your account".into());
         if !ctx.json {

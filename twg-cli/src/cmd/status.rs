@@ -121,13 +121,7 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
             s.user = c
                 .user
                 .as_ref()
-                .map(|u| {
-                    if u.email.is_empty() {
-                        u.name.clone()
-                    } else {
-                        format!("{} <{}>", u.name, u.email)
-                    }
-                })
+                .map(twg_common::store::UserInfo::label)
                 .unwrap_or_default();
             s.site = c
                 .site

@@ -53,7 +53,7 @@ impl Cmd {
                 ));
             }
             print_plan(ctx, &plan, true);
-            if !crate::prompt::confirm("Remove all of this?", false) {
+            if !crate::ui::prompt::confirm("Remove all of this?", false) {
                 return Err(CliError::failure(
                     "uninstall cancelled; nothing was changed",
                 ));

@@ -56,5 +56,3 @@ pub async fn check(
         latest,
     })
 }
-
-

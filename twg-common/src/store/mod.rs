@@ -161,6 +161,17 @@ pub struct UserInfo {
     pub account_id: String,
 }
 
+impl UserInfo {
+    /// How twg names the user everywhere: "Name (email)", or whichever part the server gave.
+    pub fn label(&self) -> String {
+        match (self.name.is_empty(), self.email.is_empty()) {
+            (false, false) if self.name != self.email => format!("{} ({})", self.name, self.email),
+            (false, _) => self.name.clone(),
+            (true, _) => self.email.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SiteInfo {
     pub id: String,
