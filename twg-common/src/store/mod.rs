@@ -9,6 +9,8 @@
 mod file;
 pub mod format;
 pub mod keyring;
+#[cfg(test)]
+mod tests;
 
 use crate::config::BackendKind;
 use crate::lock::LockGuard;
