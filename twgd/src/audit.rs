@@ -4,8 +4,8 @@
 //! be read while the caller is still connected (its executable) and queues the record on a
 //! bounded channel. One writer thread collects what arrives within a couple of milliseconds,
 //! appends it with a buffered writer and flushes, so a record reaches the file within a few
-//! milliseconds and a busy daemon writes in batches. Audit I/O never fails or blocks a `GetToken`: a full queue drops the
-//! record and a write error is logged, each once.
+//! milliseconds and a busy daemon writes in batches. Audit I/O never fails or blocks a
+//! `GetToken`: a full queue drops the record and a write error is logged, each once.
 
 use crate::daemon::Daemon;
 use crate::peer::Peer;
@@ -24,7 +24,8 @@ const QUEUE: usize = 4096;
 /// daemon pays one wake-up and one write(2) per batch instead of per request. It is also the
 /// most a record waits before it reaches the file.
 const BATCH_WINDOW: Duration = Duration::from_millis(2);
-/// Flush at least this often under a steady stream, so records never sit in the buffer.
+/// The most records one batch takes before it is written and flushed, so under a steady
+/// stream (which never leaves the batch window idle) records still reach the file.
 const MAX_BATCH: usize = 4096;
 /// After a failed open, wait this long before trying the directory again.
 const REOPEN_AFTER: Duration = Duration::from_secs(10);
