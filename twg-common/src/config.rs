@@ -3,6 +3,10 @@
 //! Defaults are Atlassian's endpoints and twg's client id. `TWG_OAUTH_ISSUER` switches to
 //! any standards-conforming server (endpoints from its RFC 8414 / OpenID discovery
 //! document); `TWG_OAUTH_CLIENT_ID` and `TWG_OAUTH_SCOPES` (space-separated) override the rest.
+//!
+//! Why one long file: every setting, its default, its environment override and its
+//! validation sit together, so a key cannot be documented in one place and read in another.
+//! The last quarter is unit tests.
 
 use crate::oauth::client_auth::AuthMethod;
 use serde::{Deserialize, Serialize};

@@ -15,6 +15,10 @@
 //!
 //! After the server rotated, the replacement is saved before anyone sees success; when that
 //! save fails it goes to a recovery record (and stays in memory), never nowhere.
+//!
+//! Why one long file: every step between reading a refresh token and saving its replacement
+//! is here, in the order it runs, so the spend rule above can be reviewed (and mutation
+//! tested) in one place. About a third of it is unit tests.
 
 use crate::error::EngineError;
 use crate::lock;

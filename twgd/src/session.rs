@@ -6,6 +6,10 @@
 //! parked under a random `login_id` for [`PENDING_TTL`]; the client asks the user and calls
 //! `Login` again with that id and the chosen site. A second device flow would make the user
 //! approve twice.
+//!
+//! Why one long file: a login's whole life inside twgd (started, parked for a site choice or
+//! a web callback, expired, finished) is one state machine, and its stages share the
+//! `Pending` record; splitting it would scatter the transitions.
 
 use crate::daemon::Daemon;
 use std::collections::HashMap;
