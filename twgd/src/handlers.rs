@@ -90,8 +90,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
                 .map(|o| o.client_auth.as_str().to_string())
                 .unwrap_or_default(),
             grant: oauth
-                .and_then(|o| o.grant)
-                .map(|g| g.as_str().to_string())
+                .map(|o| o.grant_name().to_string())
                 .unwrap_or_default(),
             unsaved: match d.unsaved() {
                 None => String::new(),

@@ -439,8 +439,7 @@ async fn finish(
             grant: creds
                 .oauth
                 .as_ref()
-                .and_then(|o| o.grant)
-                .map(|g| g.as_str().to_string())
+                .map(|o| o.grant_name().to_string())
                 .unwrap_or_default(),
             user: user.as_ref().map(UserInfo::label).unwrap_or_default(),
             site: site.as_ref().map(to_pb_site),

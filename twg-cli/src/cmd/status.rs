@@ -134,7 +134,7 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
                 if !twg_common::api_token::is_api_token(o) {
                     s.client_id = o.client_id.clone();
                     s.client_auth = o.client_auth.as_str().into();
-                    s.grant = o.grant.map(|g| g.as_str().to_string()).unwrap_or_default();
+                    s.grant = o.grant_name().to_string();
                 }
                 s.access_expires_at = o.expires_at;
                 s.has_refresh_token = o.refresh_token.is_some();

@@ -39,12 +39,7 @@ pub fn install(spec: &ServiceSpec) -> Result<Pending, ServiceError> {
     std::fs::create_dir_all(&dir).map_err(|source| ServiceError::Write { path: dir, source })?;
     let previous = std::fs::read(&path).ok();
     let text = super::render::launchd_plist(&spec.daemon, &spec.env, &spec.log);
-    twg_common::atomic::write_atomic(&path, text.as_bytes()).map_err(
-        |twg_common::atomic::AtomicWriteError::Write { path, source }| ServiceError::Write {
-            path,
-            source,
-        },
-    )?;
+    twg_common::atomic::write_atomic(&path, text.as_bytes())?;
     Ok(Pending::new(path, previous))
 }
 

@@ -74,6 +74,13 @@ pub enum ServiceError {
     Unsupported(&'static str),
 }
 
+impl From<twg_common::atomic::AtomicWriteError> for ServiceError {
+    fn from(e: twg_common::atomic::AtomicWriteError) -> Self {
+        let twg_common::atomic::AtomicWriteError::Write { path, source } = e;
+        ServiceError::Write { path, source }
+    }
+}
+
 /// Whether the service is installed and enabled (checked from its files, so it works even
 /// when the service manager itself is unreachable).
 pub fn is_enabled() -> Result<bool, String> {

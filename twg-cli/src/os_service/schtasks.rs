@@ -51,12 +51,7 @@ pub fn install(spec: &ServiceSpec) -> Result<Pending, ServiceError> {
     for unit in text.encode_utf16() {
         bytes.extend_from_slice(&unit.to_le_bytes());
     }
-    twg_common::atomic::write_atomic(&path, &bytes).map_err(
-        |twg_common::atomic::AtomicWriteError::Write { path, source }| ServiceError::Write {
-            path,
-            source,
-        },
-    )?;
+    twg_common::atomic::write_atomic(&path, &bytes)?;
     Ok(Pending::new(path, previous))
 }
 

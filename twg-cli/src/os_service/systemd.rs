@@ -63,12 +63,7 @@ pub fn install(spec: &ServiceSpec) -> Result<Pending, ServiceError> {
     })?;
     let previous = std::fs::read(&path).ok();
     let text = super::render::systemd_unit(&spec.daemon, &spec.env);
-    twg_common::atomic::write_atomic(&path, text.as_bytes()).map_err(
-        |twg_common::atomic::AtomicWriteError::Write { path, source }| ServiceError::Write {
-            path,
-            source,
-        },
-    )?;
+    twg_common::atomic::write_atomic(&path, text.as_bytes())?;
     let pending = Pending::new(path, previous);
     // The first contact with the user manager: without one this fails, and dropping
     // `pending` takes the unit file away again.

@@ -210,6 +210,12 @@ impl OAuthCredentials {
         self.expires_at <= 0 || self.expires_at - now >= min_valid.max(1)
     }
 
+    /// How these credentials were obtained, as status and `--json` name it (empty when
+    /// unknown, for logins from before twg recorded it).
+    pub fn grant_name(&self) -> &'static str {
+        self.grant.map(LoginGrant::as_str).unwrap_or_default()
+    }
+
     /// The access token's lifetime as issued (0 when the server gave none).
     pub fn lifetime(&self) -> i64 {
         if self.expires_at <= 0 {

@@ -166,8 +166,7 @@ impl Cmd {
             grant: creds
                 .oauth
                 .as_ref()
-                .and_then(|o| o.grant)
-                .map(|g| g.as_str().to_string())
+                .map(|o| o.grant_name().to_string())
                 .unwrap_or_default(),
         })
     }
