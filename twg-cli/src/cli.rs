@@ -1,5 +1,7 @@
 //! The command line (clap derive; doc comments are the help text).
 
+use crate::ctx::Ctx;
+use crate::report::CliError;
 use clap::{Parser, Subcommand};
 
 /// twg keeps your Teamwork Graph credentials fresh and hands out access tokens.
@@ -60,4 +62,25 @@ pub enum AuthCommand {
     Refresh(crate::cmd::refresh::Cmd),
     /// Show which processes received tokens from twgd.
     Audit(crate::cmd::audit::Cmd),
+}
+
+impl Command {
+    /// Runs the command.
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        match self {
+            Command::Login(c) => c.run(ctx).await,
+            Command::Logout(c) => c.run(ctx).await,
+            Command::Auth(AuthCommand::Token(c)) => c.run(ctx).await,
+            Command::Auth(AuthCommand::Status(c)) => c.run(ctx).await,
+            Command::Auth(AuthCommand::Refresh(c)) => c.run(ctx).await,
+            Command::Auth(AuthCommand::Audit(c)) => c.run(ctx).await,
+            Command::Doctor(c) => c.run(ctx).await,
+            Command::Daemon(c) => c.run(ctx).await,
+            Command::Setup(c) => c.run(ctx).await,
+            Command::Upkeep(c) => c.run(ctx).await,
+            Command::Update(c) => c.run(ctx).await,
+            Command::Uninstall(c) => c.run(ctx).await,
+            Command::Admin(c) => c.run(ctx).await,
+        }
+    }
 }

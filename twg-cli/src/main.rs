@@ -41,10 +41,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(cmd::run(&ctx, cli.command));
+    let result = runtime.block_on(cli.command.run(&ctx));
     let code = match result {
         Ok(()) => 0,
-        Err(e) => e.print(&ctx),
+        Err(e) => e.print(ctx.json),
     };
     ExitCode::from(code as u8)
 }
@@ -60,6 +60,6 @@ fn usage_error(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
     }
     let rendered = e.render().to_string();
     let message = rendered.trim().trim_start_matches("error: ");
-    let code = report::CliError::usage(message).print(&ctx::Ctx::new(true));
+    let code = report::CliError::usage(message).print(true);
     ExitCode::from(code as u8)
 }

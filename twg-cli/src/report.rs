@@ -1,7 +1,6 @@
 //! The user-facing error report: one message that says what to do next, a documented exit
 //! code, and with `--json` a stable envelope on stderr.
 
-use crate::ctx::Ctx;
 use twg_common::error::EngineError;
 use twg_common::error_code::ErrorCode;
 
@@ -40,9 +39,9 @@ impl CliError {
         self.code.exit()
     }
 
-    /// Prints the report and returns the exit code.
-    pub fn print(&self, ctx: &Ctx) -> i32 {
-        if ctx.json {
+    /// Prints the report (the `--json` envelope when `json`) and returns the exit code.
+    pub fn print(&self, json: bool) -> i32 {
+        if json {
             let mut err = serde_json::json!({
                 "code": self.code,
                 "message": self.message,

@@ -7,7 +7,6 @@
 //! milliseconds and a busy daemon writes in batches. Audit I/O never fails or blocks a
 //! `GetToken`: a full queue drops the record and a write error is logged, each once.
 
-use crate::daemon::Daemon;
 use crate::peer::Peer;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -82,8 +81,8 @@ fn start(dir: PathBuf) -> Option<AuditLog> {
 }
 
 /// Records one `GetToken` hand-out.
-pub fn record(daemon: &Daemon, peer: Peer, client: Option<&ClientInfo>, token: &Secret) {
-    let Some(log) = log(&daemon.audit) else {
+pub fn record(audit: &Audit, peer: Peer, client: Option<&ClientInfo>, token: &Secret) {
+    let Some(log) = log(audit) else {
         return;
     };
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
@@ -132,8 +131,8 @@ fn fingerprint(token: &Secret) -> String {
 }
 
 /// Writes out everything queued so far; waits at most `timeout`. Call on shutdown.
-pub fn flush(daemon: &Daemon, timeout: Duration) {
-    let Some(Some(log)) = daemon.audit.0.get() else {
+pub fn flush(audit: &Audit, timeout: Duration) {
+    let Some(Some(log)) = audit.0.get() else {
         return;
     };
     let (ack_tx, ack_rx) = mpsc::channel();

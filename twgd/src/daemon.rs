@@ -58,8 +58,6 @@ pub struct Daemon {
     info: Mutex<RefreshInfo>,
     /// Wakes the scheduler early (e.g. to retry an unsaved refresh soon).
     pub wake: tokio::sync::Notify,
-    /// Approved logins waiting for the client's site choice.
-    pub parked_logins: crate::session::ParkedLogins,
     /// The token hand-out audit log.
     pub audit: crate::audit::Audit,
     pub started: Instant,
@@ -76,7 +74,6 @@ impl Daemon {
             last_flight_error: Mutex::new(None),
             info: Mutex::new(RefreshInfo::default()),
             wake: tokio::sync::Notify::new(),
-            parked_logins: Default::default(),
             audit: Default::default(),
             started: Instant::now(),
             socket,

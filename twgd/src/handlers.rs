@@ -15,6 +15,8 @@ use twg_upkeep::status::{read_for_status, to_proto};
 pub struct Service {
     pub daemon: Arc<Daemon>,
     pub shutdown: Arc<tokio::sync::Notify>,
+    /// Logins waiting for the client's site choice or web callback.
+    pub parked_logins: crate::session::ParkedLogins,
 }
 
 #[tonic::async_trait]
@@ -33,7 +35,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         };
         let view = self.daemon.token(need).await.map_err(|e| e.to_status())?;
         crate::audit::record(
-            &self.daemon,
+            &self.daemon.audit,
             peer,
             req.client.as_ref(),
             &view.oauth.access_token,
@@ -148,7 +150,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<Self::LoginStream>, Status> {
         check_protocol(request.get_ref().client.as_ref())?;
-        crate::session::login(&self.daemon, request).await
+        crate::session::login(&self.daemon, &self.parked_logins, request).await
     }
 
     async fn logout(

@@ -85,7 +85,7 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         shutdown_signal(),
     )
     .await;
-    crate::audit::flush(&daemon, std::time::Duration::from_secs(2));
+    crate::audit::flush(&daemon.audit, std::time::Duration::from_secs(2));
     crate::listen::remove_socket(&socket);
     drop(pid);
     match result {

@@ -47,6 +47,7 @@ where
     let service = Service {
         daemon: daemon.clone(),
         shutdown: notify.clone(),
+        parked_logins: Default::default(),
     };
     let upkeep = tokio::spawn(crate::upkeep_timer::run(daemon.clone()));
     let scheduler = tokio::spawn(crate::scheduler::run(daemon.clone()));

@@ -70,10 +70,11 @@ impl Pending {
     }
 }
 
-/// Logins waiting for the client, by `login_id`. Part of the daemon's state (not a process
-/// global), so daemons run in one process (tests) never see each other's.
-#[derive(Debug, Default)]
-pub struct ParkedLogins(Mutex<HashMap<String, Pending>>);
+/// Logins waiting for the client, by `login_id`; clones share them. Held by the gRPC
+/// service of one daemon (not a process global), so daemons run in one process (tests)
+/// never see each other's.
+#[derive(Debug, Default, Clone)]
+pub struct ParkedLogins(Arc<Mutex<HashMap<String, Pending>>>);
 
 /// Drops parked logins nobody came back for, revoking approved tokens: nothing else will
 /// ever use them, and a live refresh token should not linger at the server.
@@ -128,9 +129,10 @@ pub type LoginStream =
 /// `Login`: starts a login, or continues a parked one (`login_id`).
 pub async fn login(
     daemon: &Arc<Daemon>,
+    parked_logins: &ParkedLogins,
     request: Request<pb::LoginRequest>,
 ) -> Result<Response<LoginStream>, Status> {
-    purge_expired(&daemon.parked_logins);
+    purge_expired(parked_logins);
     let req = request.into_inner();
     let daemon = daemon.clone();
     let root = daemon.engine().store().root().to_path_buf();
@@ -139,7 +141,7 @@ pub async fn login(
         Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as LoginStream);
     if !req.login_id.is_empty() {
         let parked = {
-            let mut map = daemon.parked_logins.0.lock().expect("pending lock");
+            let mut map = parked_logins.0.lock().expect("pending lock");
             match map.get(&req.login_id) {
                 Some(p) if p.root == root => map.remove(&req.login_id),
                 _ => None,
@@ -152,7 +154,13 @@ pub async fn login(
         };
         match parked.stage {
             Stage::Site { .. } => {
-                tokio::spawn(choose_and_finish(daemon, parked, req.site, tx));
+                tokio::spawn(choose_and_finish(
+                    daemon,
+                    parked_logins.clone(),
+                    parked,
+                    req.site,
+                    tx,
+                ));
             }
             Stage::Callback { .. } if req.callback_url.is_empty() => {
                 return Err(ErrorCode::LoginFailed.status(
@@ -162,6 +170,7 @@ pub async fn login(
             Stage::Callback { request } => {
                 tokio::spawn(finish_web(
                     daemon,
+                    parked_logins.clone(),
                     parked.flow,
                     request,
                     req.callback_url,
@@ -214,7 +223,7 @@ pub async fn login(
             client: flow.client_label(),
         };
         tracing::info!(client = %flow.client_label(), %redirect_uri, "web login started");
-        daemon.parked_logins.0.lock().expect("pending lock").insert(
+        parked_logins.0.lock().expect("pending lock").insert(
             login_id,
             Pending {
                 flow,
@@ -243,6 +252,7 @@ pub async fn login(
         interval_seconds: auth.interval.as_secs(),
     }));
     tx.send(first).await.ok();
+    let parked_logins = parked_logins.clone();
     tokio::spawn(async move {
         let progress_tx = tx.clone();
         let waited = tokio::select! {
@@ -272,7 +282,7 @@ pub async fn login(
             root,
             site: req.site,
         };
-        identify_and_finish(daemon, flow, tokens, next, tx).await;
+        identify_and_finish(daemon, parked_logins, flow, tokens, next, tx).await;
     });
     Ok(stream)
 }
@@ -294,6 +304,7 @@ fn new_login_id() -> String {
 /// login does once approved.
 async fn finish_web(
     daemon: Arc<Daemon>,
+    parked_logins: ParkedLogins,
     flow: LoginFlow,
     request: AuthorizationRequest,
     callback_url: String,
@@ -316,12 +327,13 @@ async fn finish_web(
         }
     };
     tracing::info!(client = %flow.client_label(), "web login: code exchanged");
-    identify_and_finish(daemon, flow, tokens, next, tx).await;
+    identify_and_finish(daemon, parked_logins, flow, tokens, next, tx).await;
 }
 
 /// Reads the account and sites for fresh tokens, then chooses the site and saves.
 async fn identify_and_finish(
     daemon: Arc<Daemon>,
+    parked_logins: ParkedLogins,
     flow: LoginFlow,
     tokens: TokenSet,
     next: Continue,
@@ -352,7 +364,7 @@ async fn identify_and_finish(
             sites,
         },
     };
-    choose_and_finish(daemon, parked, next.site, tx).await;
+    choose_and_finish(daemon, parked_logins, parked, next.site, tx).await;
 }
 
 fn web_error(e: WebLoginError) -> Status {
@@ -362,7 +374,13 @@ fn web_error(e: WebLoginError) -> Status {
 type Tx = mpsc::Sender<Result<pb::LoginEvent, Status>>;
 
 /// Picks the site from `wanted`; parks the login and asks the client when that is not enough.
-async fn choose_and_finish(daemon: Arc<Daemon>, parked: Pending, wanted: String, tx: Tx) {
+async fn choose_and_finish(
+    daemon: Arc<Daemon>,
+    parked_logins: ParkedLogins,
+    parked: Pending,
+    wanted: String,
+    tx: Tx,
+) {
     let wanted = Some(wanted.as_str()).filter(|w| !w.trim().is_empty());
     let Stage::Site { sites, .. } = &parked.stage else {
         let _ = tx
@@ -375,24 +393,31 @@ async fn choose_and_finish(daemon: Arc<Daemon>, parked: Pending, wanted: String,
     let site = match choose_site(sites.clone(), wanted) {
         SiteChoice::Chosen(s) => Some(s),
         SiteChoice::NoSites => None,
-        SiteChoice::Ask(sites) => return park(&daemon, parked, sites, String::new(), tx).await,
+        SiteChoice::Ask(sites) => {
+            return park(&parked_logins, parked, sites, String::new(), tx).await;
+        }
         SiteChoice::NotFound { wanted, available } => {
-            return park(&daemon, parked, available, wanted, tx).await;
+            return park(&parked_logins, parked, available, wanted, tx).await;
         }
     };
     let result = finish(&daemon, parked, site).await;
     let _ = tx.send(result).await;
 }
 
-async fn park(daemon: &Daemon, parked: Pending, sites: Vec<SiteInfo>, unmatched: String, tx: Tx) {
+async fn park(
+    parked_logins: &ParkedLogins,
+    parked: Pending,
+    sites: Vec<SiteInfo>,
+    unmatched: String,
+    tx: Tx,
+) {
     let login_id = new_login_id();
     let choice = pb::SiteChoice {
         sites: sites.iter().map(to_pb_site).collect(),
         login_id: login_id.clone(),
         unmatched,
     };
-    daemon
-        .parked_logins
+    parked_logins
         .0
         .lock()
         .expect("pending lock")
