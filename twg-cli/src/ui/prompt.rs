@@ -1,5 +1,9 @@
 //! Terminal prompts. Secrets are read without echo, never from argv; without a terminal a
 //! prompt is an error that names the non-interactive alternative.
+//!
+//! Not `dialoguer`: its prompts read keys from the terminal themselves, which would race the
+//! one stdin reader below (the web login's "paste the URL" prompt may still be waiting on it
+//! when the site question comes), and a numbered list typed as a line works over any pipe.
 
 use crate::report::CliError;
 use std::io::IsTerminal;
