@@ -553,6 +553,57 @@ async fn a_revoked_session_is_not_scheduled() {
     d.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_token_is_never_scheduled_even_after_a_refused_forced_refresh() {
+    let idp = Idp::start(&[]);
+    let env = Env::new(&idp.url);
+    let clock = Clock::manual(twg_common::time::now_unix());
+    let config = config(&env);
+    let store = twg_common::store::Store::new(&env.config_dir, config.backend);
+    // What `twg login --with-token` stores: no expiry, no refresh token.
+    let creds = twg_common::store::Credentials {
+        oauth: Some(twg_common::store::OAuthCredentials {
+            issuer: config.oauth.issuer.clone(),
+            client_id: config.oauth.client_id.clone(),
+            token_endpoint: String::new(),
+            revocation_endpoint: None,
+            scopes: Vec::new(),
+            access_token: twg_common::secret::Secret::new("api-token-4f2a"),
+            token_type: twg_common::api_token::API_TOKEN_TYPE.into(),
+            expires_at: 0,
+            obtained_at: clock.now(),
+            refresh_token: None,
+            refresh_token_issued_at: 0,
+            halted: None,
+            client_secret: None,
+            client_auth: Default::default(),
+            grant: None,
+        }),
+        ..Default::default()
+    };
+    twg_common::login::save(&store, &creds).await.unwrap();
+    let d = unserved(&env, &clock);
+    let view = d.token(need(None)).await.unwrap();
+    assert_eq!(view.oauth.access_token.expose(), "api-token-4f2a");
+    assert_eq!(d.next_refresh_at(), 0, "nothing to schedule");
+
+    let err = d
+        .token(Need {
+            min_valid: None,
+            force: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be refreshed"), "{err}");
+    assert!(d.info().retry_after > clock.now(), "the failure backs off");
+    assert_eq!(
+        d.next_refresh_at(),
+        0,
+        "the backoff does not schedule a token that never expires"
+    );
+    assert_eq!(idp.token_requests(), 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // A rotation that is not in auth.conf
 
