@@ -149,6 +149,38 @@ fn a_site_is_shown_by_its_url_else_by_its_name() {
 }
 
 #[test]
+fn a_user_is_named_by_name_and_email_or_whichever_the_server_gave() {
+    let user = |name: &str, email: &str| UserInfo {
+        name: name.into(),
+        email: email.into(),
+        account_id: "acc-1".into(),
+    };
+    assert_eq!(
+        user("Ada", "ada@example.com").label(),
+        "Ada (ada@example.com)"
+    );
+    // A server that puts the email in the name field too: said once.
+    assert_eq!(
+        user("ada@example.com", "ada@example.com").label(),
+        "ada@example.com"
+    );
+    assert_eq!(user("Ada", "").label(), "Ada");
+    assert_eq!(user("", "ada@example.com").label(), "ada@example.com");
+    assert_eq!(user("", "").label(), "");
+}
+
+#[test]
+fn a_login_names_its_grant_or_nothing_when_it_was_not_recorded() {
+    let mut o = creds("a").oauth.unwrap();
+    o.grant = Some(LoginGrant::AuthorizationCode);
+    assert_eq!(o.grant_name(), "authorization_code");
+    o.grant = Some(LoginGrant::Device);
+    assert_eq!(o.grant_name(), "device");
+    o.grant = None;
+    assert_eq!(o.grant_name(), "");
+}
+
+#[test]
 fn a_refresh_token_idles_out_only_once_the_whole_limit_has_passed() {
     let mut o = creds("a").oauth.unwrap();
     o.refresh_token_issued_at = 1_000;
