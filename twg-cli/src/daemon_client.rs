@@ -290,6 +290,19 @@ pub async fn stop(ctx: &Ctx) -> Result<Option<Stopped>, CliError> {
     }))
 }
 
+/// [`stop`] for commands that stop twgd on the way to something else (`upkeep enable`,
+/// `update`, `uninstall`): where unsaved credentials are kept is printed as a warning, since
+/// their own report has no place for it. `true` when twgd was running.
+pub async fn stop_and_warn(ctx: &Ctx) -> Result<bool, CliError> {
+    let stopped = stop(ctx).await?;
+    if let Some(s) = &stopped
+        && !s.unsaved.is_empty()
+    {
+        eprintln!("twg: warning: {}", s.unsaved);
+    }
+    Ok(stopped.is_some())
+}
+
 /// Whether the process `pid` still exists (signal 0: no signal is sent).
 #[cfg(unix)]
 async fn process_alive(_ctx: &Ctx, pid: u32) -> bool {

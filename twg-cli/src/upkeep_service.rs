@@ -120,7 +120,7 @@ pub async fn enable(ctx: &Ctx) -> Result<Enabled, CliError> {
     let pending = os_service::install(&spec).map_err(enable_error)?;
     // A twgd started by hand holds the socket; the service's twgd would exit "already
     // running". Stop it so the service owns the daemon from now on.
-    let was_running = crate::daemon_client::stop(ctx).await?.is_some();
+    let was_running = crate::daemon_client::stop_and_warn(ctx).await?;
     if let Err(e) = os_service::activate(&pending) {
         drop(pending);
         if was_running {
@@ -177,7 +177,9 @@ pub async fn disable(ctx: &Ctx) -> Result<DisableReport, CliError> {
                 None => None,
                 Some(e) => {
                     // The manager could not stop it; make sure no service-started twgd lingers.
-                    let stopped = matches!(crate::daemon_client::stop(ctx).await, Ok(Some(_)));
+                    let stopped = crate::daemon_client::stop_and_warn(ctx)
+                        .await
+                        .unwrap_or(false);
                     Some(format!(
                         "the service manager could not be told ({e}); the service files were removed{}",
                         if stopped {

@@ -251,7 +251,7 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<(), CliError> {
         }
         Err(e) => problems.push(e.message),
     }
-    if let Ok(Some(_)) = crate::daemon_client::stop(ctx).await {
+    if let Ok(true) = crate::daemon_client::stop_and_warn(ctx).await {
         log.push("stopped twgd".into());
     }
     let revocation = revoke(ctx).await;

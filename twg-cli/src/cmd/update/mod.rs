@@ -127,9 +127,9 @@ async fn restart_daemon(ctx: &Ctx, layout: &Layout) -> Restart {
             )),
         };
     }
-    match crate::daemon_client::stop(ctx).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return Restart::NotRunning,
+    match crate::daemon_client::stop_and_warn(ctx).await {
+        Ok(true) => {}
+        Ok(false) => return Restart::NotRunning,
         Err(e) => return Restart::Failed(e.message),
     }
     // The new twg starts its own twgd (beside it), so the daemon is the new version too.
