@@ -16,12 +16,36 @@ use clap::{Parser, Subcommand};
 77 login needed, 78 invalid configuration."
 )]
 pub struct Cli {
-    /// Machine-readable output (and a JSON error envelope on stderr).
+    /// Output format: `text` for people, `json` for scripts (with a JSON error envelope on
+    /// stderr) [default: text].
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// Shorthand for `--output json`.
     #[arg(long, global = true)]
     pub json: bool,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--output`'s values (the names TWG's own CLI uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl Cli {
+    /// Whether to print JSON; `--json` with `--output text` is a contradiction, refused.
+    pub fn json_output(&self) -> Result<bool, &'static str> {
+        match (self.json, self.output) {
+            (true, Some(OutputFormat::Text)) => {
+                Err("--json and --output text contradict each other; give one of them")
+            }
+            (json, output) => Ok(json || output == Some(OutputFormat::Json)),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,16 +1,18 @@
-//! A hand parser for the one hot command, `twg [--json] auth token [--json] [--min-valid N]`.
+//! A hand parser for the one hot command, `twg [--json | --output F] auth token [--min-valid N]`
+//! (the flags may come anywhere, as clap allows).
 //!
 //! clap builds the whole command tree (every subcommand and flag) before parsing, which
 //! costs more than the rest of `twg auth token` together. Scripts and agents call this
 //! command constantly, so it skips clap when the arguments are exactly of this form;
 //! anything else (help, typos, other commands) goes through clap as usual.
 
-use crate::cli::{AuthCommand, Cli, Command};
+use crate::cli::{AuthCommand, Cli, Command, OutputFormat};
 use std::ffi::OsString;
 
 /// The parsed command line when it is a plain `auth token`, else `None`.
 pub fn parse(args: &[OsString]) -> Option<Cli> {
     let mut json = false;
+    let mut output = None;
     let mut min_valid = None;
     let mut words = Vec::new();
     let mut it = args.iter();
@@ -19,8 +21,11 @@ pub fn parse(args: &[OsString]) -> Option<Cli> {
         match arg {
             "--json" => json = true,
             "--min-valid" => min_valid = Some(it.next()?.to_str()?.parse::<u64>().ok()?),
+            "--output" => output = Some(format(it.next()?.to_str()?)?),
             _ => {
-                if let Some(v) = arg.strip_prefix("--min-valid=") {
+                if let Some(v) = arg.strip_prefix("--output=") {
+                    output = Some(format(v)?);
+                } else if let Some(v) = arg.strip_prefix("--min-valid=") {
                     min_valid = Some(v.parse::<u64>().ok()?);
                 } else if arg.starts_with('-') {
                     return None;
@@ -35,8 +40,18 @@ pub fn parse(args: &[OsString]) -> Option<Cli> {
     }
     Some(Cli {
         json,
+        output,
         command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd { min_valid })),
     })
+}
+
+/// `--output`'s value, exactly as clap spells it (anything else goes to clap for its error).
+fn format(v: &str) -> Option<OutputFormat> {
+    match v {
+        "json" => Some(OutputFormat::Json),
+        "text" => Some(OutputFormat::Text),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -66,6 +81,9 @@ mod tests {
             "auth token --min-valid 300",
             "auth --json token --min-valid=5",
             "auth token --min-valid 0 --json",
+            "auth token --output json",
+            "--output=text auth token",
+            "auth --output json token --json",
         ] {
             same_as_clap(line);
         }
@@ -79,6 +97,9 @@ mod tests {
             "auth token --min-valid",
             "auth token --min-valid -1",
             "auth token --min-valid x",
+            "auth token --output",
+            "auth token --output yaml",
+            "auth token --output=JSON",
             "auth token extra",
             "auth status",
             "token auth",

@@ -9,6 +9,7 @@ mod envmode;
 mod fast_args;
 mod notify;
 mod os_service;
+mod path_check;
 mod release_signature;
 mod report;
 mod ui;
@@ -23,7 +24,14 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e, &args),
     };
-    let ctx = ctx::Ctx::new(cli.json);
+    let json = match cli.json_output() {
+        Ok(json) => json,
+        Err(why) => {
+            let code = report::CliError::usage(why).print(true);
+            return ExitCode::from(code as u8);
+        }
+    };
+    let ctx = ctx::Ctx::new(json);
     if std::env::var_os("TWG_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_env("TWG_LOG"))
@@ -49,12 +57,15 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-/// A command line clap refused. With `--json` anywhere on it, the refusal is the JSON error
-/// envelope like every other error, so a script that asked for JSON can parse it; help and
-/// `--version` (which clap also reports this way) print as usual.
+/// A command line clap refused. With `--json` or `--output json` anywhere on it, the refusal
+/// is the JSON error envelope like every other error, so a script that asked for JSON can
+/// parse it; help and `--version` (which clap also reports this way) print as usual.
 fn usage_error(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
     use clap::error::ErrorKind;
-    let json = args.iter().any(|a| a == "--json");
+    let json = args.iter().any(|a| a == "--json" || a == "--output=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--output" && w[1] == "json");
     if !json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         e.exit();
     }

@@ -106,6 +106,9 @@ codes! {
     IssuerChanged = "ISSUER_CHANGED", exit::CONFIG, FailedPrecondition;
     /// A path (home, config or runtime directory) cannot be determined.
     PathError = "PATH_ERROR", exit::FAILURE, Internal;
+    /// `TWG_OAUTH_ACCESS_TOKEN` has expired (or expires within `--min-valid`): twg never
+    /// refreshes a delegated token, so whoever set it must give a fresh one.
+    DelegatedExpired = "DELEGATED_TOKEN_EXPIRED", exit::AUTH_EXPIRED, Unauthenticated;
     /// `TWG_TOKEN_MODE=env` without the variables it needs.
     EnvIncomplete = "ENV_INCOMPLETE", exit::CONFIG, FailedPrecondition;
 

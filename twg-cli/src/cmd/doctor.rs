@@ -47,6 +47,22 @@ impl Cmd {
                 "ok",
                 format!("environment variables (TWG_TOKEN) for {}", s.user),
             ),
+            "delegated" => add(
+                "auth method",
+                if s.access_expires_at > 0 && s.access_expires_at <= twg_common::time::now_unix() {
+                    "fail"
+                } else {
+                    "ok"
+                },
+                format!(
+                    "delegated access token (TWG_OAUTH_ACCESS_TOKEN){}; twg never refreshes or stores it",
+                    if s.access_expires_at > 0 {
+                        format!(", expires {}", relative(s.access_expires_at))
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
             "oauth" => add(
                 "auth method",
                 "ok",
@@ -162,6 +178,27 @@ impl Cmd {
                 ),
             ),
         }
+        let daemon = crate::daemon_client::daemon_binary();
+        let mut path_warnings = crate::path_check::twg_warnings();
+        path_warnings.extend(crate::path_check::twgd_warning(&daemon));
+        let path_ok = path_warnings.is_empty();
+        for w in path_warnings {
+            add("binaries", "warn", w);
+        }
+        if path_ok {
+            add(
+                "binaries",
+                "ok",
+                format!(
+                    "twg {} runs from {}; it starts {}",
+                    env!("CARGO_PKG_VERSION"),
+                    std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|_| "an unknown path".into()),
+                    daemon.display()
+                ),
+            );
+        }
         match writable(&root) {
             Ok(()) => add(
                 "config dir",
@@ -169,10 +206,10 @@ impl Cmd {
                 format!("{} is writable", root.display()),
             ),
             // Env-mode credentials are never refreshed or saved, so CI sandboxes may be read-only.
-            Err(e) if s.source == "env" => add(
+            Err(e) if s.source == "env" || s.source == "delegated" => add(
                 "config dir",
                 "ok",
-                format!("{e}; not needed while credentials come from TWG_TOKEN"),
+                format!("{e}; not needed while credentials come from the environment"),
             ),
             Err(e) if s.daemon.is_some() => add(
                 "config dir",

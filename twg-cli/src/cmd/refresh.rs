@@ -17,10 +17,11 @@ pub struct Cmd {
 
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
-        if crate::envmode::from_env()?.is_some() {
-            return Err(CliError::usage(
-                "TWG_TOKEN is set, so there is nothing to refresh: environment tokens are used as they are",
-            ));
+        if let Some(env) = crate::envmode::from_env()? {
+            return Err(CliError::usage(format!(
+                "{} is set, so there is nothing to refresh: environment tokens are used as they are (unset it to refresh twg's own login)",
+                env.kind.variable()
+            )));
         }
         let (refreshed, expires_at, via) = self.refresh(ctx).await?;
         if ctx.json {

@@ -4,7 +4,7 @@
 
 use crate::ctx::Ctx;
 use crate::report::CliError;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use twg_common::error_code::ErrorCode;
 
 #[derive(Debug, clap::Args)]
@@ -96,7 +96,7 @@ impl Cmd {
                 },
             }
         };
-        let warnings = path_warnings();
+        let warnings = crate::path_check::twg_warnings();
         for warning in &warnings {
             if !ctx.json {
                 eprintln!("! {warning}");
@@ -308,67 +308,4 @@ async fn login_if_needed(
     .await?;
     done["already_logged_in"] = false.into();
     Ok(done)
-}
-
-/// Every `twg` on PATH, in PATH order.
-fn twgs_on_path() -> Vec<PathBuf> {
-    let name = crate::os_service::layout::exe("twg");
-    let Some(path) = std::env::var_os("PATH") else {
-        return Vec::new();
-    };
-    std::env::split_paths(&path)
-        .filter(|d| d.is_absolute())
-        .map(|d| d.join(&name))
-        .filter(|p| p.is_file())
-        .collect()
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// Is `twg` on PATH this binary, and is it the only one?
-fn path_warnings() -> Vec<String> {
-    let Ok(me) = std::env::current_exe() else {
-        return Vec::new();
-    };
-    let found = twgs_on_path();
-    let mut warnings = Vec::new();
-    let hint = crate::os_service::layout::Layout::resolve()
-        .map(|l| {
-            format!(
-                "`twg update` installs a launcher in {}; put that directory on your PATH",
-                l.bin_dir.display()
-            )
-        })
-        .unwrap_or_else(|| "put the directory holding twg on your PATH".into());
-    match found.first() {
-        None => warnings.push(format!("twg is not on your PATH (this one is {}); {hint}", me.display())),
-        Some(first) if !same_file(first, &me) => warnings.push(format!(
-            "`twg` on your PATH is {}, not this binary ({}); remove or reorder it so the right twg runs",
-            first.display(),
-            me.display()
-        )),
-        Some(_) => {}
-    }
-    let mut distinct: Vec<&PathBuf> = Vec::new();
-    for p in &found {
-        if !distinct.iter().any(|d| same_file(d, p)) {
-            distinct.push(p);
-        }
-    }
-    if distinct.len() > 1 {
-        warnings.push(format!(
-            "several different twg binaries are on your PATH: {}; remove the ones you do not use",
-            distinct
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    warnings
 }

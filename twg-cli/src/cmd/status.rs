@@ -14,10 +14,13 @@ pub struct Cmd {}
 /// What `auth status` and `doctor` report. Never a secret.
 #[derive(Debug, Serialize, Default)]
 pub struct Snapshot {
-    /// "env", "oauth" or "none".
+    /// "delegated" (`TWG_OAUTH_ACCESS_TOKEN`), "env" (`TWG_TOKEN`), "oauth" or "none".
     pub source: String,
     pub user: String,
     pub site: String,
+    /// The cloud id (`TWG_CLOUD_ID`) that comes with a delegated token.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cloud_id: String,
     pub issuer: String,
     /// The OAuth client of the login (never its secret).
     pub client_id: String,
@@ -85,9 +88,11 @@ pub async fn snapshot(ctx: &Ctx) -> Result<Snapshot, CliError> {
         Err(e) => s.daemon_error = Some(e.message),
     }
     if let Some(env) = crate::envmode::from_env()? {
-        s.source = "env".into();
+        s.source = env.kind.source().into();
         s.user = env.user;
         s.site = env.site.unwrap_or_default();
+        s.cloud_id = env.cloud_id.unwrap_or_default();
+        s.access_expires_at = env.expires_at.unwrap_or(0);
         s.has_bitbucket_token = env.bitbucket_token.is_some();
         s.backend = "environment".into();
         return Ok(s);
@@ -200,6 +205,7 @@ pub fn grant_label(grant: &str) -> Option<&'static str> {
 
 fn print_text(s: &Snapshot) {
     let source = match s.source.as_str() {
+        "delegated" => "delegated access token (TWG_OAUTH_ACCESS_TOKEN; never refreshed or stored)",
         "env" => "environment variables (TWG_TOKEN)",
         "oauth" => "OAuth login",
         _ => "none",
@@ -210,6 +216,20 @@ fn print_text(s: &Snapshot) {
     }
     if !s.site.is_empty() {
         println!("Site:               {}", s.site);
+    }
+    if !s.cloud_id.is_empty() {
+        println!("Cloud id:           {}", s.cloud_id);
+    }
+    if s.source == "delegated" {
+        if s.access_expires_at > 0 {
+            println!(
+                "Access token:       expires {} ({})",
+                relative(s.access_expires_at),
+                format_unix(s.access_expires_at)
+            );
+        } else {
+            println!("Access token:       opaque (its expiry is known only to the server)");
+        }
     }
     if s.source == "oauth" {
         println!("Issuer:             {}", s.issuer);

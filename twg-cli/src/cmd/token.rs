@@ -5,6 +5,7 @@ use crate::daemon_client::{self, Reply};
 use crate::envmode;
 use crate::report::CliError;
 use twg_common::engine::Need;
+use twg_common::error_code::ErrorCode;
 use twg_common::rpc::pb;
 
 #[derive(Debug, clap::Args)]
@@ -48,12 +49,15 @@ impl Cmd {
 
     async fn fetch(&self, ctx: &Ctx) -> Result<Token, CliError> {
         if let Some(env) = envmode::from_env()? {
+            if env.kind == envmode::EnvKind::Delegated {
+                check_delegated(&env, self.min_valid)?;
+            }
             return Ok(Token {
                 access_token: env.token.expose().to_string(),
-                expires_at: 0,
+                expires_at: env.expires_at.unwrap_or(0),
                 token_type: "Bearer".into(),
                 site: env.site.unwrap_or_default(),
-                source: "env",
+                source: env.kind.source(),
             });
         }
         let req = pb::GetTokenRequest {
@@ -101,4 +105,35 @@ impl Cmd {
             source: "direct",
         })
     }
+}
+
+/// A delegated token is never refreshed, so an expired one (by its JWT `exp`, when it has
+/// one) is an error naming who must act, not a token that the server will refuse. Without
+/// `--min-valid`, a token that is still valid is served however short its life: the
+/// application that owns it decides when to renew it.
+fn check_delegated(env: &envmode::EnvCredentials, min_valid: Option<u64>) -> Result<(), CliError> {
+    let Some(exp) = env.expires_at else {
+        return Ok(());
+    };
+    let left = exp - twg_common::time::now_unix();
+    let need = min_valid.map_or(0, |s| s.min(i64::MAX as u64) as i64);
+    if left > need {
+        return Ok(());
+    }
+    let when = if left <= 0 {
+        format!("expired {}", twg_common::time::relative(exp))
+    } else {
+        format!(
+            "expires {}, within --min-valid {need}s",
+            twg_common::time::relative(exp)
+        )
+    };
+    Err(CliError::new(
+        ErrorCode::DelegatedExpired,
+        format!(
+            "the delegated token in TWG_OAUTH_ACCESS_TOKEN {when}; twg never refreshes a \
+             delegated token: the application that set it must provide a fresh one (or unset \
+             TWG_OAUTH_ACCESS_TOKEN to use twg's own login)"
+        ),
+    ))
 }

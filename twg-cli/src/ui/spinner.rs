@@ -1,8 +1,8 @@
-//! "Waiting for approval" on stderr: an indicatif spinner on a terminal; otherwise one line
-//! per change of message, so a log shows when `slow_down` lengthened the interval.
+//! "Waiting for approval" on stderr: an indicatif spinner where [`super::decorate`] allows;
+//! otherwise one line per change of message, so a log shows when `slow_down` lengthened the
+//! interval.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ pub struct Spinner {
 
 impl Spinner {
     pub fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = super::decorate().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg}")

@@ -46,8 +46,8 @@ pub struct Cmd {
     /// Choose this site (id, name or URL) instead of being asked.
     #[arg(long)]
     pub site: Option<String>,
-    /// Re-enter every credential, the Bitbucket token included (asked for on a terminal;
-    /// without one, the stored Bitbucket token is dropped).
+    /// Re-enter every credential, the Bitbucket token included (asked for on a terminal,
+    /// as it is whenever none is stored; without a terminal, the stored one is dropped).
     #[arg(long)]
     pub force: bool,
     /// Read an API token from stdin and store it instead of the OAuth login (for scripts).
@@ -103,8 +103,10 @@ impl Cmd {
             .ok()
             .and_then(|c| ctx.store(&c).load().ok().flatten())
             .is_some_and(|l| l.credentials.bitbucket_token.is_some());
-        // Asked before the browser step, so the user is not interrupted after approving.
-        let bitbucket = if self.force && std::io::stdin().is_terminal() {
+        // Asked before the browser step, so the user is not interrupted after approving; on a
+        // terminal only (a script is never asked), and only when there is none to keep or
+        // `--force` asks to re-enter everything.
+        let bitbucket = if (self.force || !had_bitbucket) && std::io::stdin().is_terminal() {
             crate::cmd::bitbucket::prompt_bitbucket_token()?
         } else {
             None

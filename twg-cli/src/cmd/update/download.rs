@@ -4,7 +4,7 @@
 use crate::ctx::Ctx;
 use crate::report::CliError;
 use sha2::{Digest, Sha256};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use twg_common::error_code::ErrorCode;
 use twg_common::manifest::Asset;
@@ -71,7 +71,9 @@ pub(super) async fn download(
                 format!("cannot create a temp file in {}: {e}", dir.display()),
             )
         })?;
-    let progress = !ctx.json && std::io::stderr().is_terminal();
+    let progress = (!ctx.json)
+        .then(|| crate::ui::progress_bytes(asset.size, &format!("Downloading twg {version}")))
+        .flatten();
     let mut hasher = Sha256::new();
     let mut got: u64 = 0;
     loop {
@@ -79,8 +81,8 @@ pub(super) async fn download(
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => {
-                if progress {
-                    eprintln!();
+                if let Some(bar) = &progress {
+                    bar.abandon();
                 }
                 return Err(CliError::new(
                     ErrorCode::UpdateDownload,
@@ -112,18 +114,12 @@ pub(super) async fn download(
                 ),
             )
         })?;
-        if progress {
-            eprint!(
-                "\rDownloading twg {version}: {:>3}% ({} of {} KiB)",
-                got * 100 / asset.size.max(1),
-                got / 1024,
-                asset.size / 1024
-            );
-            let _ = std::io::stderr().flush();
+        if let Some(bar) = &progress {
+            bar.set_position(got);
         }
     }
-    if progress {
-        eprintln!();
+    if let Some(bar) = &progress {
+        bar.finish();
     }
     if got != asset.size {
         return Err(CliError::new(
