@@ -17,12 +17,14 @@ pub struct Cmd {
     pub min_valid: Option<u64>,
 }
 
-/// The token and where it came from.
-struct Token {
-    access_token: String,
+/// The token and where it came from (also what `twg exec` hands its child).
+pub struct Token {
+    pub access_token: String,
     expires_at: i64,
     token_type: String,
-    site: String,
+    pub site: String,
+    /// The site's cloud id; empty when unknown (env mode, no site, an older twgd).
+    pub cloud_id: String,
     source: &'static str,
 }
 
@@ -46,13 +48,16 @@ impl Cmd {
         Ok(())
     }
 
-    async fn fetch(&self, ctx: &Ctx) -> Result<Token, CliError> {
+    /// Gets a token the one way every command does: env mode, else twgd, else the engine.
+    pub async fn fetch(&self, ctx: &Ctx) -> Result<Token, CliError> {
         if let Some(env) = envmode::from_env()? {
             return Ok(Token {
                 access_token: env.token.expose().to_string(),
                 expires_at: 0,
                 token_type: "Bearer".into(),
                 site: env.site.unwrap_or_default(),
+                // CI names the cloud id beside the site when its tools need it.
+                cloud_id: std::env::var("TWG_CLOUD_ID").unwrap_or_default(),
                 source: "env",
             });
         }
@@ -67,6 +72,7 @@ impl Cmd {
                     expires_at: r.expires_at,
                     token_type: r.token_type,
                     site: r.site,
+                    cloud_id: r.cloud_id,
                     source: "daemon",
                 });
             }
@@ -85,19 +91,18 @@ impl Cmd {
         if let Some(w) = &r.warning {
             eprintln!("twg: warning: {w}");
         }
-        let site = r
-            .loaded
-            .credentials
-            .site
-            .as_ref()
+        let stored_site = r.loaded.credentials.site.as_ref();
+        let site = stored_site
             .map(twg_common::store::SiteInfo::label)
             .unwrap_or_default();
+        let cloud_id = stored_site.map(|s| s.id.clone()).unwrap_or_default();
         let o = r.oauth();
         Ok(Token {
             access_token: o.access_token.expose().to_string(),
             expires_at: o.expires_at,
             token_type: o.token_type.clone(),
             site,
+            cloud_id,
             source: "direct",
         })
     }
