@@ -142,11 +142,23 @@ mod tests {
     #[test]
     fn user_input_becomes_an_origin() {
         assert_eq!(user("bitbucket.org").unwrap(), "https://bitbucket.org");
-        assert_eq!(user("https://BitBucket.org/").unwrap(), "https://bitbucket.org");
-        assert_eq!(user("https://bitbucket.org:443").unwrap(), "https://bitbucket.org");
+        assert_eq!(
+            user("https://BitBucket.org/").unwrap(),
+            "https://bitbucket.org"
+        );
+        assert_eq!(
+            user("https://bitbucket.org:443").unwrap(),
+            "https://bitbucket.org"
+        );
         assert_eq!(user("git.corp:8443").unwrap(), "https://git.corp:8443");
-        assert_eq!(user("http://127.0.0.1:7990").unwrap(), "http://127.0.0.1:7990");
-        assert_eq!(user("http://localhost:7990").unwrap(), "http://localhost:7990");
+        assert_eq!(
+            user("http://127.0.0.1:7990").unwrap(),
+            "http://127.0.0.1:7990"
+        );
+        assert_eq!(
+            user("http://localhost:7990").unwrap(),
+            "http://localhost:7990"
+        );
     }
 
     #[test]
@@ -166,9 +178,18 @@ mod tests {
     #[test]
     fn git_requests_match_only_the_exact_origin() {
         let cloud = Origin(BITBUCKET_CLOUD.into());
-        assert_eq!(Origin::from_git("https", "bitbucket.org"), Some(cloud.clone()));
-        assert_eq!(Origin::from_git("https", "bitbucket.org:443"), Some(cloud.clone()));
-        assert_eq!(Origin::from_git("https", "BITBUCKET.ORG"), Some(cloud.clone()));
+        assert_eq!(
+            Origin::from_git("https", "bitbucket.org"),
+            Some(cloud.clone())
+        );
+        assert_eq!(
+            Origin::from_git("https", "bitbucket.org:443"),
+            Some(cloud.clone())
+        );
+        assert_eq!(
+            Origin::from_git("https", "BITBUCKET.ORG"),
+            Some(cloud.clone())
+        );
         for (protocol, host) in [
             ("http", "bitbucket.org"),
             ("https", "bitbucket.org:8443"),

@@ -198,7 +198,8 @@ fn git_config(args: &[&str]) -> Result<(), GitFailed> {
     let out = cmd.output().map_err(|e| GitFailed {
         code: None,
         message: if e.kind() == std::io::ErrorKind::NotFound {
-            "git is not installed (or not on PATH); install git, then run `twg setup git` again".into()
+            "git is not installed (or not on PATH); install git, then run `twg setup git` again"
+                .into()
         } else {
             format!("cannot run git: {e}; check that git works, then run `twg setup git` again")
         },
@@ -253,7 +254,11 @@ fn edit_git_config(
     let mut hosts: Vec<String> = git
         .get("hosts")
         .and_then(|h| h.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let same = |raw: &str, o: &Origin| Origin::parse_user(raw).is_ok_and(|p| &p == o);
     for origin in origins.iter().filter(|o| !o.is_cloud()) {
@@ -265,7 +270,10 @@ fn edit_git_config(
     if hosts.is_empty() {
         git.remove("hosts");
     } else {
-        git.insert("hosts", toml_edit::value(toml_edit::Array::from_iter(hosts)));
+        git.insert(
+            "hosts",
+            toml_edit::value(toml_edit::Array::from_iter(hosts)),
+        );
     }
     if let Some(u) = username {
         git.insert("username", toml_edit::value(u.trim()));
