@@ -25,9 +25,16 @@ pub struct Cmd {
 }
 
 /// A request from git: its `key=value` attributes (the last value of a repeated key).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Request {
     attrs: BTreeMap<String, String>,
+}
+
+/// Names only: `store` and `erase` requests carry a password.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.attrs.keys()).finish()
+    }
 }
 
 impl Request {
