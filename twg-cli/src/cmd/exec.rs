@@ -34,7 +34,7 @@ pub struct Cmd {
         required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "COMMAND"
+        value_name = "CMD"
     )]
     pub command: Vec<OsString>,
 }
