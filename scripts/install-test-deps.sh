@@ -3,7 +3,8 @@
 # bubblewrap (sandbox tests), gnome-keyring + dbus (real Secret Service and notifications),
 # chromium (headless browser for the device-flow pages), systemd (systemd-analyze verify and
 # a real user manager), util-linux (setpriv, unshare, nsenter), procps (kill), binutils (strip),
-# Xvfb + dunst (a real notification server), curl (the conformance kit's self test), Node.js >= 20 with npm, and the npm packages of
+# Xvfb + dunst (a real notification server), git (the credential helper's tests, with
+# git http-backend), curl (the conformance kit's self test), Node.js >= 20 with npm, and the npm packages of
 # tests/conformance (oidc-provider, playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ need=()
 for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session:dbus \
             dbus-launch:dbus-x11 secret-tool:libsecret-tools chromium:chromium \
             systemd-analyze:systemd systemctl:systemd setpriv:util-linux unshare:util-linux \
-            nsenter:util-linux strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils curl:curl \
+            nsenter:util-linux git:git strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils curl:curl \
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
             notify-send:libnotify-bin gdbus:libglib2.0-bin; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")

@@ -74,6 +74,8 @@ pub enum Command {
     /// Organisation admin authentication (Admin API key).
     #[command(subcommand)]
     Admin(crate::cmd::admin::Cmd),
+    /// Run a command with an access token in its environment only (`twg exec -- CMD ARGS…`).
+    Exec(crate::cmd::exec::Cmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +88,8 @@ pub enum AuthCommand {
     Refresh(crate::cmd::refresh::Cmd),
     /// Show which processes received tokens from twgd.
     Audit(crate::cmd::audit::Cmd),
+    /// git's credential helper for Bitbucket (set up with `twg setup git`).
+    GitCredential(crate::cmd::git::credential::Cmd),
 }
 
 impl Command {
@@ -98,6 +102,7 @@ impl Command {
             Command::Auth(AuthCommand::Status(c)) => c.run(ctx).await,
             Command::Auth(AuthCommand::Refresh(c)) => c.run(ctx).await,
             Command::Auth(AuthCommand::Audit(c)) => c.run(ctx).await,
+            Command::Auth(AuthCommand::GitCredential(c)) => c.run(ctx).await,
             Command::Doctor(c) => c.run(ctx).await,
             Command::Daemon(c) => c.run(ctx).await,
             Command::Setup(c) => c.run(ctx).await,
@@ -105,6 +110,7 @@ impl Command {
             Command::Update(c) => c.run(ctx).await,
             Command::Uninstall(c) => c.run(ctx).await,
             Command::Admin(c) => c.run(ctx).await,
+            Command::Exec(c) => c.run(ctx).await,
         }
     }
 }

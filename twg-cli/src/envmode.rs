@@ -48,6 +48,7 @@ pub struct EnvCredentials {
     /// The account (`TWG_USER`); empty for a delegated token, which names nobody.
     pub user: String,
     pub site: Option<String>,
+    /// `TWG_CLOUD_ID`.
     pub cloud_id: Option<String>,
     pub token: Secret,
     pub bitbucket_token: Option<Secret>,
@@ -88,7 +89,8 @@ pub fn from_env() -> Result<Option<EnvCredentials>, CliError> {
         kind: EnvKind::ApiToken,
         user,
         site: var("TWG_SITE"),
-        cloud_id: None,
+        // CI names the cloud id beside the site when its tools need it.
+        cloud_id: var("TWG_CLOUD_ID"),
         token: Secret::new(token.trim()),
         bitbucket_token: var("TWG_BBC_TOKEN").map(Secret::new),
         expires_at: None,

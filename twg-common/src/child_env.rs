@@ -46,6 +46,19 @@ pub fn scrub(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Removes twg's own secret variables, and only those, from `cmd`'s environment.
+///
+/// For `twg exec`, whose child is the user's own program: it must get exactly the access
+/// token twg hands it, never `TWG_TOKEN`, the Bitbucket token or a client secret, but the
+/// proxy settings it would have had without twg stay (an API client behind an
+/// authenticating proxy needs them; they are the user's, not twg's).
+pub fn scrub_twg_secrets(cmd: &mut Command) -> &mut Command {
+    for name in SECRET_VARS {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

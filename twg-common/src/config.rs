@@ -75,6 +75,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub credentials: CredentialsSection,
     #[serde(default)]
+    pub git: GitSection,
+    #[serde(default)]
     pub update: UpdateSection,
 }
 
@@ -136,6 +138,18 @@ impl BackendKind {
 pub struct CredentialsSection {
     /// `file` (default) or `keyring`. There is never a silent fallback between them.
     pub backend: Option<BackendKind>,
+}
+
+/// The git credential helper (`twg setup git`, `twg auth git-credential`); read by the
+/// client only, which validates the origins when it uses them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitSection {
+    /// Self-hosted Bitbucket origins (`https://host[:port]`) answered for besides
+    /// bitbucket.org.
+    pub hosts: Option<Vec<String>>,
+    /// The username answered with (default `x-bitbucket-api-token-auth`).
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

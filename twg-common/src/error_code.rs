@@ -173,6 +173,12 @@ codes! {
     UpkeepEnableFailed = "UPKEEP_ENABLE_FAILED", exit::FAILURE, Internal;
     /// The admin key's store failed.
     AdminStore = "ADMIN_STORE", exit::FAILURE, Internal;
+
+    // `twg exec`: the shell's codes, so scripts read them the way they read a shell's.
+    /// The command to run does not exist (or is not on PATH).
+    ExecNotFound = "EXEC_NOT_FOUND", exit::COMMAND_NOT_FOUND, NotFound;
+    /// The command exists but cannot be run (no execute permission, not a program).
+    ExecNotExecutable = "EXEC_NOT_EXECUTABLE", exit::CANNOT_EXECUTE, PermissionDenied;
 }
 
 impl ErrorCode {
@@ -261,6 +267,8 @@ mod tests {
         assert_eq!(ErrorCode::ProtocolMismatch.exit(), 76);
         assert_eq!(ErrorCode::DaemonUnreachable.exit(), 69);
         assert_eq!(ErrorCode::ConfigCorrupt.exit(), 78);
+        assert_eq!(ErrorCode::ExecNotExecutable.exit(), 126);
+        assert_eq!(ErrorCode::ExecNotFound.exit(), 127);
         assert_eq!(ErrorCode::Unknown.exit(), 1);
     }
 }

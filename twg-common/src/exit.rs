@@ -21,3 +21,8 @@ pub const PROTOCOL_MISMATCH: i32 = 76;
 pub const AUTH_EXPIRED: i32 = 77;
 /// A configuration or credential file is corrupt or invalid.
 pub const CONFIG: i32 = 78;
+/// `twg exec`: the command exists but cannot be run (not executable, not a program), as in
+/// a shell.
+pub const CANNOT_EXECUTE: i32 = 126;
+/// `twg exec`: the command was not found, as in a shell.
+pub const COMMAND_NOT_FOUND: i32 = 127;

@@ -23,6 +23,8 @@ const UNSAVED_RETRY_SECS: i64 = 5;
 pub struct TokenView {
     pub oauth: OAuthCredentials,
     pub site: String,
+    /// The site's cloud id, empty when no site is stored.
+    pub cloud_id: String,
 }
 
 /// Refresh bookkeeping shown by `Status` (never secret).
@@ -146,6 +148,12 @@ impl Daemon {
                 .site
                 .as_ref()
                 .map(twg_common::store::SiteInfo::label)
+                .unwrap_or_default(),
+            cloud_id: loaded
+                .credentials
+                .site
+                .as_ref()
+                .map(|s| s.id.clone())
                 .unwrap_or_default(),
         })
     }

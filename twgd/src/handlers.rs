@@ -47,6 +47,7 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             token_type: view.oauth.token_type.clone(),
             protocol_version: twg_common::rpc::PROTOCOL_VERSION,
             source: "oauth".into(),
+            cloud_id: view.cloud_id,
         }))
     }
 

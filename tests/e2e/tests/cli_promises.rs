@@ -313,6 +313,40 @@ fn every_command_accepts_json_and_fails_with_the_json_envelope() {
     );
     j.run(&["setup", "oauth-app", "--client-id", "my-app"], None, &[2]);
 
+    // `twg exec` prints what its command prints (here one JSON document), or the envelope.
+    let x = j.run(
+        &[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            r#"printf '{"site":"%s"}' "$TWG_SITE""#,
+        ],
+        None,
+        &[0],
+    );
+    assert!(x["site"].as_str().is_some_and(|s| !s.is_empty()), "{x}");
+    let e = j.run(&["exec", "--", "twg-no-such-command"], None, &[127]);
+    assert_eq!(e["code"], "EXEC_NOT_FOUND", "{e}");
+    j.run(&["setup", "git"], None, &[0]);
+    j.run(
+        &["setup", "git", "--host", "http://git.example.test"],
+        None,
+        &[2],
+    );
+    // The git helper speaks git's protocol whatever the flags (git never passes --json).
+    let out = run(
+        env.twg_cmd(&["--json", "auth", "git-credential", "get"]),
+        Some(b"protocol=https\nhost=bitbucket.org\n\n"),
+        "twg --json auth git-credential get",
+    );
+    assert!(
+        text(&out).0.ends_with("password=bb-token\n"),
+        "{:?}",
+        text(&out)
+    );
+    j.covered.insert("auth git-credential".into());
+
     j.run(
         &[
             "admin",

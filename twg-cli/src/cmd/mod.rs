@@ -5,6 +5,8 @@ pub mod audit;
 pub mod bitbucket;
 pub mod daemon;
 pub mod doctor;
+pub mod exec;
+pub mod git;
 pub mod login;
 pub mod logout;
 pub mod refresh;

@@ -31,6 +31,8 @@ pub enum SetupCommand {
     /// stores its client id and callback URL in config.toml and its secret (asked without
     /// echo) next to your tokens.
     OauthApp(OAuthAppCmd),
+    /// Make git use the Bitbucket token for bitbucket.org (and `--host` origins).
+    Git(crate::cmd::git::setup::Cmd),
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +61,7 @@ impl Cmd {
         match self.command {
             Some(SetupCommand::Bitbucket(b)) => return b.run(ctx).await,
             Some(SetupCommand::OauthApp(a)) => return a.run(ctx).await,
+            Some(SetupCommand::Git(g)) => return g.run(ctx).await,
             None => {}
         }
         let login = login_if_needed(ctx, self.no_browser, self.site).await?;

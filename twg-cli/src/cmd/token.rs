@@ -18,12 +18,14 @@ pub struct Cmd {
     pub min_valid: Option<u64>,
 }
 
-/// The token and where it came from.
-struct Token {
-    access_token: String,
+/// The token and where it came from (also what `twg exec` hands its child).
+pub struct Token {
+    pub access_token: String,
     expires_at: i64,
     token_type: String,
-    site: String,
+    pub site: String,
+    /// The site's cloud id; empty when unknown (env mode, no site, an older twgd).
+    pub cloud_id: String,
     source: &'static str,
 }
 
@@ -47,7 +49,8 @@ impl Cmd {
         Ok(())
     }
 
-    async fn fetch(&self, ctx: &Ctx) -> Result<Token, CliError> {
+    /// Gets a token the one way every command does: env mode, else twgd, else the engine.
+    pub async fn fetch(&self, ctx: &Ctx) -> Result<Token, CliError> {
         if let Some(env) = envmode::from_env()? {
             if env.kind == envmode::EnvKind::Delegated {
                 check_delegated(&env, self.min_valid)?;
@@ -57,6 +60,7 @@ impl Cmd {
                 expires_at: env.expires_at.unwrap_or(0),
                 token_type: "Bearer".into(),
                 site: env.site.unwrap_or_default(),
+                cloud_id: env.cloud_id.unwrap_or_default(),
                 source: env.kind.source(),
             });
         }
@@ -71,6 +75,7 @@ impl Cmd {
                     expires_at: r.expires_at,
                     token_type: r.token_type,
                     site: r.site,
+                    cloud_id: r.cloud_id,
                     source: "daemon",
                 });
             }
@@ -89,19 +94,18 @@ impl Cmd {
         if let Some(w) = &r.warning {
             eprintln!("twg: warning: {w}");
         }
-        let site = r
-            .loaded
-            .credentials
-            .site
-            .as_ref()
+        let stored_site = r.loaded.credentials.site.as_ref();
+        let site = stored_site
             .map(twg_common::store::SiteInfo::label)
             .unwrap_or_default();
+        let cloud_id = stored_site.map(|s| s.id.clone()).unwrap_or_default();
         let o = r.oauth();
         Ok(Token {
             access_token: o.access_token.expose().to_string(),
             expires_at: o.expires_at,
             token_type: o.token_type.clone(),
             site,
+            cloud_id,
             source: "direct",
         })
     }
