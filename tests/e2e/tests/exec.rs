@@ -32,10 +32,9 @@ fn the_command_gets_the_token_site_and_cloud_id_and_no_other_secret() {
     let idp = Idp::start(&[]);
     let mut env = Env::new(&idp.url);
     env.login(&idp, &[]);
-    // Secrets twg knows about, an inherited stale token, and a proxy with a password.
+    // Secrets twg knows about, an inherited cloud id, and a proxy with a password.
     env.set("TWG_OAUTH_CLIENT_SECRET", "client-secret-9f2");
     env.set("TWG_BBC_TOKEN", "bb-secret-51c");
-    env.set("TWG_OAUTH_ACCESS_TOKEN", "inherited-stale-token");
     env.set("TWG_CLOUD_ID", "inherited-cloud");
     env.set("HTTPS_PROXY", "http://user:proxy-pass@127.0.0.1:9");
     env.set("TWG_LOG", "debug");

@@ -141,6 +141,31 @@ fn git_credential_fill_answers_for_bitbucket_and_nothing_else() {
     assert!(!out.status.success());
     assert!(!text(&out).0.contains(BB));
 
+    // git run by `twg exec` (whose command holds an OAuth token in its environment) still
+    // gets the stored Bitbucket token.
+    let out = env
+        .twg_cmd(&["exec", "--", "git", "credential", "fill"])
+        .env("TWG_TOKEN", "ci-oauth-token")
+        .env("TWG_USER", "ci@example.test")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"protocol=https\nhost=bitbucket.org\n\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        text(&out).0.ends_with(&format!("password={BB}\n")),
+        "{:?}",
+        text(&out)
+    );
+
     // store and erase never touch the stored token.
     let rejected =
         format!("protocol=https\nhost=bitbucket.org\nusername={STATIC_USER}\npassword={BB}\n\n");

@@ -150,9 +150,13 @@ fn get(
         .map_err(|e| CliError::failure(format!("cannot answer git on stdout: {e}")))
 }
 
-/// The Bitbucket token: from the environment in CI mode (`TWG_TOKEN` set), else stored.
-fn bitbucket_token(ctx: &Ctx) -> Result<Option<Secret>, CliError> {
-    if let Some(env) = crate::envmode::from_env()? {
+/// The Bitbucket token: `TWG_BBC_TOKEN` in CI mode (`TWG_TOKEN` set), else the stored one.
+/// Only CI mode replaces the store: an OAuth access token in the environment (the command
+/// of `twg exec`) says nothing about Bitbucket, so git run from there still gets the token.
+pub fn bitbucket_token(ctx: &Ctx) -> Result<Option<Secret>, CliError> {
+    if std::env::var_os("TWG_TOKEN").is_some_and(|v| !v.is_empty())
+        && let Some(env) = crate::envmode::from_env()?
+    {
         return Ok(env.bitbucket_token);
     }
     let config = ctx.config()?;

@@ -121,13 +121,7 @@ fn git_config_file() -> String {
 }
 
 fn has_token(ctx: &Ctx) -> bool {
-    if let Ok(Some(env)) = crate::envmode::from_env() {
-        return env.bitbucket_token.is_some();
-    }
-    ctx.config()
-        .ok()
-        .and_then(|c| ctx.store(&c).load().ok().flatten())
-        .is_some_and(|l| l.credentials.bitbucket_token.is_some())
+    super::credential::bitbucket_token(ctx).is_ok_and(|t| t.is_some())
 }
 
 /// The twg git should run: the stable launcher path `twg update` keeps (through
