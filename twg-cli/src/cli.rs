@@ -50,6 +50,11 @@ pub enum Command {
     /// Organisation admin authentication (Admin API key).
     #[command(subcommand)]
     Admin(crate::cmd::admin::Cmd),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(crate::cmd::completion::Cmd),
+    /// Write the man pages into a directory (used by the packaging).
+    #[command(name = "__man", hide = true)]
+    Man(crate::cmd::man::Cmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +86,8 @@ impl Command {
             Command::Update(c) => c.run(ctx).await,
             Command::Uninstall(c) => c.run(ctx).await,
             Command::Admin(c) => c.run(ctx).await,
+            Command::Completion(c) => c.run(ctx).await,
+            Command::Man(c) => c.run(ctx).await,
         }
     }
 }
