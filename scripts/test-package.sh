@@ -29,6 +29,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# A timeout's SIGTERM must still run the cleanup (bash skips the EXIT trap on a fatal signal).
+trap 'exit 1' INT TERM
 
 deb=$(bash scripts/package-deb.sh | tail -n1)
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
@@ -46,7 +48,7 @@ dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print substr($6, 2)}' | sort >"$tmp/files"
   echo /usr/share/doc/twg/copyright
   echo /usr/share/doc/twg/changelog.Debian.gz
   for unit in packaging/systemd/*.service packaging/systemd/*.socket packaging/systemd/*.timer; do
-    [ -e "$unit" ] && echo "/usr/lib/systemd/user/$(basename "$unit")"
+    if [ -e "$unit" ]; then echo "/usr/lib/systemd/user/$(basename "$unit")"; fi
   done
 } | sort >"$tmp/expected"
 grep -v '^/usr/share/man/man1/' "$tmp/files" >"$tmp/non-man" || true
@@ -106,7 +108,7 @@ pass "man -w finds twg, twgd and the subcommand pages"
 
 out=$(as_user bash --norc --noprofile -c 'source /usr/share/bash-completion/completions/twg && complete -p twg') ||
   fail "bash cannot load the installed completion"
-[[ $out == "complete "*" -F _twg "*" twg" ]] || fail "bash: complete -p twg printed '$out'"
+[[ $out == "complete "*" -F _twg twg" ]] || fail "bash: complete -p twg printed '$out'"
 as_user zsh -n /usr/share/zsh/vendor-completions/_twg || fail "zsh -n on the installed completion"
 as_user fish --no-config -n /usr/share/fish/vendor_completions.d/twg.fish || fail "fish -n on the installed completion"
 pass "the installed bash, zsh and fish completions load"
