@@ -124,10 +124,13 @@ grep -qx 'ExecStart=/usr/bin/twgd' /usr/lib/systemd/user/twgd.service || fail "t
 pass "systemd-analyze --user verify ${units[*]}"
 
 # `twg update` from the package refuses, says to use the package manager, changes nothing.
+# (A manifest URL on a closed loopback port: a twg that did not refuse fails differently
+# and reaches no outside server.)
+manifest=TWG_UPDATE_MANIFEST_URL=http://127.0.0.1:9/manifest.json
 set +e
-as_user /usr/bin/twg update >"$tmp/update.out" 2>"$tmp/update.err"
+as_user "$manifest" /usr/bin/twg update >"$tmp/update.out" 2>"$tmp/update.err"
 code=$?
-as_user /usr/bin/twg --json update >/dev/null 2>"$tmp/update.json"
+as_user "$manifest" /usr/bin/twg --json update >/dev/null 2>"$tmp/update.json"
 json_code=$?
 set -e
 [ $code -eq 1 ] || fail "/usr/bin/twg update exited $code, expected 1: $(cat "$tmp/update.err")"
@@ -138,6 +141,13 @@ grep -q 'installed by the twg Debian package: update it with apt/dpkg' "$tmp/upd
 [ ! -e "$home/.local/share/twg" ] && [ ! -e "$home/.local/bin/twg" ] ||
   fail "/usr/bin/twg update installed something in $home/.local"
 pass "/usr/bin/twg update refuses (exit 1, UPDATE_PACKAGED)"
+
+# `twg uninstall` removes the user's twg state but leaves the package's files to dpkg.
+out=$(as_user /usr/bin/twg uninstall --yes 2>&1) || fail "/usr/bin/twg uninstall --yes: $out"
+grep -qF 'belongs to the twg Debian package; remove it with `sudo apt remove twg`' <<<"$out" ||
+  fail "/usr/bin/twg uninstall did not point at the package manager: $out"
+[ -x /usr/bin/twg ] && [ -x /usr/bin/twgd ] || fail "twg uninstall removed the package's binaries"
+pass "/usr/bin/twg uninstall leaves the package to dpkg"
 
 # 4. Remove it: nothing it installed stays, and dpkg forgets it (no conffiles to keep).
 dpkg -r twg >"$tmp/dpkg-r.log" 2>&1 || { cat "$tmp/dpkg-r.log" >&2; fail "dpkg -r twg"; }

@@ -352,6 +352,12 @@ fn every_command_accepts_json_and_fails_with_the_json_envelope() {
     );
     j.run(&["logout", "--all"], None, &[0]);
     j.run(&["daemon", "stop"], None, &[0]);
+    let c = j.run(&["completion", "bash"], None, &[0]);
+    j.covered.insert("completion".into()); // `bash` is an argument, not a subcommand
+    assert!(
+        c["script"].as_str().is_some_and(|s| s.contains("_twg")),
+        "{c}"
+    );
 
     let covered = j.covered.clone();
     let commands = runnable_commands(&env);

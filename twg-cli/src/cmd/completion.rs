@@ -18,15 +18,24 @@ pub struct Cmd {
 }
 
 impl Cmd {
-    pub async fn run(self, _ctx: &Ctx) -> Result<(), CliError> {
+    pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         let mut cli = crate::cli::Cli::command();
         // Rendered into memory first: clap_complete writes with `expect`, and a closed pipe
         // (`twg completion bash | head`) must be an error message, not a panic.
         let mut script = Vec::new();
         clap_complete::generate(self.shell, &mut cli, "twg", &mut script);
+        if ctx.json {
+            // Every command's `--json` output is one JSON document, this one included.
+            let doc = serde_json::json!({
+                "shell": self.shell.to_string(),
+                "script": String::from_utf8_lossy(&script),
+            });
+            script = format!("{doc}\n").into_bytes();
+        }
         std::io::stdout().write_all(&script).map_err(|e| {
             CliError::failure(format!(
-                "cannot write the completion script: {e}; redirect it to a file, e.g. `twg completion {} > twg.completion`",
+                "cannot write the completion script: {e}; \
+                 redirect it to a file, e.g. `twg completion {} > twg.completion`",
                 self.shell
             ))
         })

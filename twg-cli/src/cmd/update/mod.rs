@@ -16,7 +16,7 @@ use twg_common::manifest::{self, UpdateSettings, Version};
 
 mod download;
 mod install;
-mod packaged;
+pub(crate) mod packaged;
 
 use install::install;
 

@@ -18,7 +18,7 @@ pub fn running_from_package() -> Option<PathBuf> {
     is_package_path(&exe).then_some(exe)
 }
 
-fn is_package_path(exe: &Path) -> bool {
+pub fn is_package_path(exe: &Path) -> bool {
     exe.parent()
         .is_some_and(|dir| PACKAGE_DIRS.iter().any(|p| dir == Path::new(p)))
 }
