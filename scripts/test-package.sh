@@ -4,7 +4,7 @@
 # installed twg, twgd, man pages, completions and systemd user units, `twg update`'s
 # refusal, and `dpkg -r` leaving nothing behind. Run by scripts/test.sh after the build.
 #
-# It installs into /usr, so it needs root, and it refuses to run when a twg package is
+# It installs into /usr, so it needs root (or sudo), and it refuses to run when a twg package is
 # already installed (it would replace and then remove someone's install). Whatever happens,
 # the package it installed is removed on exit. Other tests use target/release, never /usr/bin.
 set -euo pipefail
@@ -16,7 +16,7 @@ fail() {
 }
 pass() { echo "test-package: ok: $*"; }
 
-[ "$(id -u)" -eq 0 ] || fail "run as root: the test installs the package with dpkg -i"
+if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
 installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' twg 2>/dev/null)" = installed ]; }
 if installed || dpkg-query -W twg >/dev/null 2>&1; then
   fail "a twg package is already known to dpkg on this machine; remove it (dpkg -P twg) and re-run"
@@ -25,7 +25,7 @@ fi
 tmp=$(mktemp -d)
 we_installed=false
 cleanup() {
-  if $we_installed && installed; then dpkg -r twg >/dev/null 2>&1 || true; fi
+  if $we_installed && installed; then $SUDO dpkg -r twg >/dev/null 2>&1 || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -69,7 +69,7 @@ pass "lintian"
 # 3. Install it for real.
 dpkg -L twg >/dev/null 2>&1 && fail "dpkg already lists twg"
 we_installed=true
-dpkg -i "$deb" >"$tmp/dpkg-i.log" 2>&1 || { cat "$tmp/dpkg-i.log" >&2; fail "dpkg -i $deb"; }
+$SUDO dpkg -i "$deb" >"$tmp/dpkg-i.log" 2>&1 || { cat "$tmp/dpkg-i.log" >&2; fail "dpkg -i $deb"; }
 installed || fail "dpkg -i did not leave twg installed"
 dpkg -L twg | sort >"$tmp/owned"
 
@@ -150,7 +150,7 @@ grep -qF 'belongs to the twg Debian package; remove it with `sudo apt remove twg
 pass "/usr/bin/twg uninstall leaves the package to dpkg"
 
 # 4. Remove it: nothing it installed stays, and dpkg forgets it (no conffiles to keep).
-dpkg -r twg >"$tmp/dpkg-r.log" 2>&1 || { cat "$tmp/dpkg-r.log" >&2; fail "dpkg -r twg"; }
+$SUDO dpkg -r twg >"$tmp/dpkg-r.log" 2>&1 || { cat "$tmp/dpkg-r.log" >&2; fail "dpkg -r twg"; }
 we_installed=false
 while read -r path; do
   [ -e "$path" ] || [ -L "$path" ] || continue
