@@ -2,6 +2,8 @@
 # Builds the Debian package target/debian/twg_<version>-1_<arch>.deb from the release build
 # (`cargo build --release` first: this script never builds, so CI packages exactly the
 # binaries it tested). Installs cargo-deb when missing. Prints the .deb's path last.
+# `--fast`: lighter compression (about 15 s instead of 90 s on 2 busy cores, 15% larger), as
+# scripts/test-package.sh uses; a package to publish is built without it.
 #
 # Everything the package holds besides the two binaries is generated here into
 # target/release/deb/, from the same definitions the binaries use:
@@ -11,6 +13,16 @@
 # The package's layout is `[package.metadata.deb]` in twg-cli/Cargo.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+fast=()
+case "${1:-}" in
+  --fast) fast=(--fast) ;;
+  "") ;;
+  *)
+    echo "package-deb: unknown argument '$1'; the only option is --fast" >&2
+    exit 2
+    ;;
+esac
 
 release=${CARGO_TARGET_DIR:-target}/release
 for bin in twg twgd; do
@@ -75,7 +87,7 @@ for unit in "${units[@]}"; do
   fi
 done
 
-cargo deb -p twg-cli --no-build --locked --quiet >/dev/null
+cargo deb -p twg-cli --no-build --locked --quiet "${fast[@]}" >/dev/null
 arch=$(dpkg --print-architecture)
 deb=${CARGO_TARGET_DIR:-target}/debian/twg_${version}-1_${arch}.deb
 if [ ! -f "$deb" ]; then
