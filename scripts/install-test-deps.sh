@@ -5,7 +5,8 @@
 # a real user manager), util-linux (setpriv, unshare, nsenter), procps (kill), binutils (strip),
 # Xvfb + dunst (a real notification server), git (the credential helper's tests, with
 # git http-backend), curl (the conformance kit's self test), Node.js >= 20 with npm, and the npm packages of
-# tests/conformance (oidc-provider, playwright-core).
+# tests/conformance (oidc-provider, playwright-core); for the completions, man pages and the
+# Debian package: zsh, fish, man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,8 @@ for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session
             systemd-analyze:systemd systemctl:systemd setpriv:util-linux unshare:util-linux \
             nsenter:util-linux git:git strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils curl:curl \
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
-            notify-send:libnotify-bin gdbus:libglib2.0-bin; do
+            notify-send:libnotify-bin gdbus:libglib2.0-bin zsh:zsh fish:fish man:man-db \
+            lintian:lintian dpkg-shlibdeps:dpkg-dev gzip:gzip; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,3 +49,5 @@ fi
 
 # cargo-machete finds dependencies no code uses (scripts/test.sh fails on any).
 command -v cargo-machete >/dev/null 2>&1 || cargo install cargo-machete --locked --quiet
+# cargo-deb builds the Debian package (scripts/package-deb.sh); about 3 minutes to compile once.
+command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked --quiet

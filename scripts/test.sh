@@ -23,6 +23,9 @@ cargo build --release --workspace --all-targets --locked
 # a minute), so a stuck test fails in minutes with its name, not at the CI limit.
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="timeout --kill-after=10s 600s"
 cargo test --release --workspace --locked
+# The Debian package from this same build: file list, lintian, dpkg -i, the installed twg,
+# man pages, completions and units, then dpkg -r leaving nothing (about a minute).
+timeout --kill-after=10s 300s bash scripts/test-package.sh
 # The conformance kit's own self test: oidc-provider, the device and web-flow browser
 # drivers, with curl and Node only (no twg), so a broken kit is told apart from a broken twg.
 timeout --kill-after=10s 300s bash tests/conformance/selftest.sh

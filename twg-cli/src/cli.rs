@@ -76,6 +76,11 @@ pub enum Command {
     Admin(crate::cmd::admin::Cmd),
     /// Run a command with an access token in its environment only (`twg exec -- CMD ARGS…`).
     Exec(crate::cmd::exec::Cmd),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(crate::cmd::completion::Cmd),
+    /// Write the man pages into a directory (used by the packaging).
+    #[command(name = "__man", hide = true)]
+    Man(crate::cmd::man::Cmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +116,8 @@ impl Command {
             Command::Uninstall(c) => c.run(ctx).await,
             Command::Admin(c) => c.run(ctx).await,
             Command::Exec(c) => c.run(ctx).await,
+            Command::Completion(c) => c.run(ctx).await,
+            Command::Man(c) => c.run(ctx).await,
         }
     }
 }

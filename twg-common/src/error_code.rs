@@ -155,6 +155,8 @@ codes! {
     UpdateNoHome = "UPDATE_NO_HOME", exit::FAILURE, FailedPrecondition;
     /// The release has no build for this platform.
     UpdateNoBuild = "UPDATE_NO_BUILD", exit::FAILURE, FailedPrecondition;
+    /// This twg belongs to a system package (`/usr/bin`): the package manager updates it.
+    UpdatePackaged = "UPDATE_PACKAGED", exit::FAILURE, FailedPrecondition;
     /// `twg update` cannot replace itself on this platform.
     UpdateUnsupported = "UPDATE_UNSUPPORTED", exit::FAILURE, Unimplemented;
     /// The installation could not be written.

@@ -386,6 +386,12 @@ fn every_command_accepts_json_and_fails_with_the_json_envelope() {
     );
     j.run(&["logout", "--all"], None, &[0]);
     j.run(&["daemon", "stop"], None, &[0]);
+    let c = j.run(&["completion", "bash"], None, &[0]);
+    j.covered.insert("completion".into()); // `bash` is an argument, not a subcommand
+    assert!(
+        c["script"].as_str().is_some_and(|s| s.contains("_twg")),
+        "{c}"
+    );
 
     let covered = j.covered.clone();
     let commands = runnable_commands(&env);
@@ -451,7 +457,9 @@ fn doctor_exits_1_on_a_problem_and_0_when_all_is_well() {
     assert!(o.contains("✘ config"), "{o}");
     std::fs::remove_file(env.config_dir.join("config.toml")).unwrap();
 
-    // All is well: logged in, twgd running, every check ok.
+    // All is well: logged in, twgd running, every check ok. PATH holds only the binaries
+    // under test: doctor rightly warns when another twg (or none) is the one that runs.
+    env.set("PATH", &twg_e2e::bin_dir().display().to_string());
     let _daemon = env.start_daemon();
     let (code, (o, e)) = exit(&env, false);
     assert_eq!(code, Some(0), "{o}\n{e}");

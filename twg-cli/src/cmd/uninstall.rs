@@ -301,10 +301,17 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<(), CliError> {
             eprintln!("! {p}");
         }
         if let Some(exe) = &leftover {
-            println!(
-                "  This twg binary ({}) was not installed by `twg update`; delete it by hand.",
-                exe.display()
-            );
+            if crate::cmd::update::packaged::is_package_path(exe) {
+                println!(
+                    "  This twg binary ({}) belongs to the twg Debian package; remove it with `sudo apt remove twg`.",
+                    exe.display()
+                );
+            } else {
+                println!(
+                    "  This twg binary ({}) was not installed by `twg update`; delete it by hand.",
+                    exe.display()
+                );
+            }
         }
         println!("twg is uninstalled.");
     }

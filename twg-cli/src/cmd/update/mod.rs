@@ -16,6 +16,7 @@ use twg_common::manifest::{self, UpdateSettings, Version};
 
 mod download;
 mod install;
+pub(crate) mod packaged;
 
 use install::install;
 
@@ -28,6 +29,17 @@ pub struct Cmd {
 
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
+        if let Some(exe) = packaged::running_from_package() {
+            return Err(CliError::new(
+                ErrorCode::UpdatePackaged,
+                format!(
+                    "{} is installed by the twg Debian package: update it with apt/dpkg \
+                     (e.g. `sudo apt install ./twg_<version>-1_amd64.deb`); `twg update` \
+                     changed nothing",
+                    exe.display()
+                ),
+            ));
+        }
         let config = ctx.config()?;
         let mut settings = UpdateSettings::from_config(&config)
             .map_err(|e| CliError::new(ErrorCode::UpdateManifest, e.to_string()))?;
