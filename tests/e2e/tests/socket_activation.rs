@@ -82,6 +82,75 @@ fn systemd_socket_activate_serves_twg_auth_token_then_twgd_exits_when_idle() {
     );
 }
 
+/// `auth.conf` bind-mounted over itself read-only (as in `faults.rs`): a save cannot
+/// replace it, so a rotation goes to a recovery record. Unmounted on drop.
+struct PinnedFile(std::path::PathBuf);
+
+impl PinnedFile {
+    fn pin(path: &Path) -> PinnedFile {
+        let mount = |args: &[&str], twice: bool| {
+            let mut c = Command::new("mount");
+            c.args(args).arg(path);
+            if twice {
+                c.arg(path);
+            }
+            assert!(c.status().unwrap().success(), "mount {args:?} (needs root)");
+        };
+        mount(&["--bind"], true);
+        let pinned = PinnedFile(path.to_path_buf());
+        mount(&["-o", "remount,bind,ro"], false);
+        pinned
+    }
+}
+
+impl Drop for PinnedFile {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_activated_twgd_stays_up_while_credentials_wait_to_be_saved() {
+    let idp = Idp::start(&[]);
+    let env = Env::new(&idp.url);
+    env.login(&idp, &[]);
+    write_config(&env, "[daemon]\nidle_exit = \"1s\"\n");
+    let old = env.refresh_token();
+    let mut proc = activate(&env, &env.socket, &[]);
+    idp.fault(serde_json::json!({"mode": "delay", "delay_ms": 1500, "count": 1}));
+    let sent = idp.token_requests();
+    let refresh = env
+        .twg_cmd(&["auth", "refresh", "--force"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The rotation is at the server; auth.conf becomes unreplaceable before the answer.
+    wait_until("the refresh to reach the server", Duration::from_secs(20), || {
+        idp.token_requests() > sent
+    });
+    let pin = PinnedFile::pin(&env.auth_path());
+    let out = wait_within(
+        Proc { child: refresh },
+        Duration::from_secs(30),
+        "twg auth refresh",
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(env.refresh_token(), old, "auth.conf could not change");
+    // Three idle periods with no connection: the rotated tokens are not in auth.conf yet.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        proc.child.try_wait().unwrap().is_none(),
+        "twgd idled out with unsaved credentials: {}",
+        activated_log(&env)
+    );
+    // Writable again: twgd's retry saves them, and only then does it exit.
+    drop(pin);
+    let out = wait_within(proc, Duration::from_secs(30), "twgd to save, then idle out");
+    assert_eq!(out.status.code(), Some(0), "{}", activated_log(&env));
+    assert_ne!(env.refresh_token(), old, "the rotation reached auth.conf");
+}
+
 #[test]
 fn a_passed_socket_twgd_must_not_serve_is_refused_with_what_to_fix() {
     let env = Env::new("http://127.0.0.1:9");
@@ -242,9 +311,16 @@ fn after_enable_the_first_token_starts_twgd_through_the_socket_under_systemd() {
     let again = main_pid(&env);
     assert!(again != 0 && again != started, "a new twgd: {again}");
 
-    let out = env.twg(&["upkeep", "disable"]);
+    // Uninstall takes the socket unit with the rest (`upkeep disable` does the same: service.rs).
+    let out = env.twg(&["uninstall", "--dry-run"]);
+    let (o, _) = text(&out);
+    assert!(o.contains("twgd.socket") && o.contains("twg-upkeep.timer"), "{o}");
+    let out = env.twg(&["uninstall", "--yes"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(systemctl(&env, &["is-active", "twgd.socket"]), "inactive");
+    let unit_dir = env.home.join(".config/systemd/user");
+    assert!(!unit_dir.join("twgd.socket").exists());
+    assert!(!unit_dir.join("sockets.target.wants/twgd.socket").exists());
     assert!(!env.socket.exists());
     assert_eq!(daemon_pid(&env), None);
     assert!(
