@@ -213,6 +213,34 @@ fn a_twgd_started_by_hand_never_exits_when_idle() {
 }
 
 #[test]
+fn a_twgd_that_twg_starts_inherits_no_service_manager_hand_over() {
+    let mut env = Env::new("http://127.0.0.1:9");
+    // As if `twg` ran inside a Type=notify service (the upkeep timer's, say).
+    let notify = env.dir.path().join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    env.set("NOTIFY_SOCKET", &notify.display().to_string());
+    env.set("LISTEN_FDS", "1");
+    env.set("LISTEN_FDNAMES", "twgd.socket");
+    let out = env.twg(&["daemon", "start"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let pid = daemon_pid(&env).expect("twgd answers");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    for var in ["NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_FDNAMES="] {
+        assert!(!environ.contains(var), "{var} reached twgd: {environ}");
+    }
+    let mut buf = [0u8; 64];
+    let got = listener.recv(&mut buf);
+    assert!(
+        got.is_err(),
+        "twgd notified the service manager of the twg that started it: {:?}",
+        got.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    );
+    assert!(env.twg(&["daemon", "stop"]).status.success());
+}
+
+#[test]
 fn an_activated_twgd_beside_a_hand_started_one_exits_and_neither_removes_the_managers_socket() {
     let env = Env::new("http://127.0.0.1:9");
     let mut by_hand = env.start_daemon();
@@ -300,6 +328,10 @@ fn after_enable_the_first_token_starts_twgd_through_the_socket_under_systemd() {
     let started = main_pid(&env);
     assert_ne!(started, 0, "systemd started twgd for the connection");
     assert_eq!(daemon_pid(&env), Some(started));
+    // Type=notify: "active" only once twgd said READY=1 (else "activating" until a timeout).
+    wait_until("twgd's READY=1", Duration::from_secs(10), || {
+        systemctl(&env, &["is-active", "twgd.service"]) == "active"
+    });
 
     // `twg daemon stop` stops twgd but not the socket; the next request starts it again.
     let out = env.twg(&["daemon", "stop"]);
