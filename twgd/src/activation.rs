@@ -50,6 +50,12 @@ pub struct Passed {
 /// `LISTEN_FDS` from the environment so no child believes it was activated. Call before any
 /// thread exists (the environment is not thread-safe).
 pub fn take() -> Result<Option<Passed>, ActivationError> {
+    // sd_listen_fds(3) takes the descriptors only when LISTEN_PID names this process;
+    // listenfd also accepts a missing LISTEN_PID, which a stray inherited LISTEN_FDS has.
+    let pid = std::env::var("LISTEN_PID").ok();
+    if pid.and_then(|p| p.trim().parse::<u32>().ok()) != Some(std::process::id()) {
+        return Ok(None);
+    }
     let mut fds = listenfd::ListenFd::from_env();
     match fds.len() {
         0 => return Ok(None),
