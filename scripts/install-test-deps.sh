@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine (idempotent):
 # bubblewrap (sandbox tests), gnome-keyring + dbus (real Secret Service and notifications),
-# chromium (headless browser for the device-flow pages), systemd (systemd-analyze verify and
-# a real user manager), util-linux (setpriv, unshare, nsenter), procps (kill), binutils (strip),
-# Xvfb + dunst (a real notification server), git (the credential helper's tests, with
-# git http-backend), curl (the conformance kit's self test), Node.js >= 20 with npm, and the npm packages of
-# tests/conformance (oidc-provider, playwright-core); for the completions, man pages and the
-# Debian package: zsh, fish, man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
+# chromium (headless browser for the device-flow pages), systemd (systemd-analyze verify,
+# systemd-socket-activate and a real user manager), util-linux (setpriv, unshare, nsenter),
+# procps (kill), binutils (strip), Xvfb + dunst (a real notification server), git (the
+# credential helper's tests, with git http-backend), curl (the conformance kit's self test),
+# Node.js >= 20 with npm, and the npm packages of tests/conformance (oidc-provider,
+# playwright-core); for the completions, man pages and the Debian package: zsh, fish,
+# man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ apt_install() {
 need=()
 for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session:dbus \
             dbus-launch:dbus-x11 secret-tool:libsecret-tools chromium:chromium \
-            systemd-analyze:systemd systemctl:systemd setpriv:util-linux unshare:util-linux \
+            systemd-analyze:systemd systemctl:systemd systemd-socket-activate:systemd setpriv:util-linux unshare:util-linux \
             nsenter:util-linux git:git strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils curl:curl \
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
             notify-send:libnotify-bin gdbus:libglib2.0-bin zsh:zsh fish:fish man:man-db \

@@ -49,15 +49,28 @@ fn service_daemon() -> Result<(PathBuf, Option<String>), CliError> {
     Ok((bin, note))
 }
 
+/// The twg the upkeep timer runs: the stable launcher beside a stable twgd, else this one.
+fn service_client(daemon: &std::path::Path) -> Result<PathBuf, CliError> {
+    if let Some(l) = Layout::resolve()
+        && daemon == l.stable("twgd")
+    {
+        return Ok(l.stable("twg"));
+    }
+    std::env::current_exe().map_err(|e| {
+        CliError::failure(format!(
+            "cannot tell where this twg is ({e}); run it by its full path and retry"
+        ))
+    })
+}
+
 /// What the service runs, with the paths the client uses pinned in its environment.
 pub fn spec(ctx: &Ctx) -> Result<ServiceSpec, CliError> {
     let (daemon, _) = service_daemon()?;
+    let client = service_client(&daemon)?;
+    let socket = ctx.socket()?;
     let state = twg_common::paths::state_dir()?;
     let mut env = vec![
-        (
-            "TWG_SOCKET".to_string(),
-            ctx.socket()?.display().to_string(),
-        ),
+        ("TWG_SOCKET".to_string(), socket.display().to_string()),
         (
             "TWG_CONFIG_DIR".to_string(),
             ctx.root()?.display().to_string(),
@@ -71,18 +84,41 @@ pub fn spec(ctx: &Ctx) -> Result<ServiceSpec, CliError> {
     }
     Ok(ServiceSpec {
         daemon,
+        client,
+        socket,
         env,
         log: state.join("twgd.log"),
     })
 }
 
+/// The main service file `enable` installs (systemd: `twgd.service`).
 pub fn rendered(spec: &ServiceSpec) -> String {
+    rendered_files(spec).remove(0).1
+}
+
+/// Every file `enable` installs, by name, the main one first.
+pub fn rendered_files(spec: &ServiceSpec) -> Vec<(&'static str, String)> {
+    use os_service::render;
     if cfg!(target_os = "macos") {
-        os_service::render::launchd_plist(&spec.daemon, &spec.env, &spec.log)
+        vec![(
+            "com.atlassian.twgd.plist",
+            render::launchd_plist(&spec.daemon, &spec.env, &spec.log),
+        )]
     } else if cfg!(windows) {
-        os_service::render::task_xml(&spec.daemon, &std::env::var("USERNAME").unwrap_or_default())
+        vec![(
+            "twgd-task.xml",
+            render::task_xml(&spec.daemon, &std::env::var("USERNAME").unwrap_or_default()),
+        )]
     } else {
-        os_service::render::systemd_unit(&spec.daemon, &spec.env)
+        vec![
+            ("twgd.service", render::systemd_unit(&spec.daemon, &spec.env)),
+            ("twgd.socket", render::systemd_socket(&spec.socket)),
+            (
+                "twg-upkeep.service",
+                render::upkeep_service(&spec.client, &spec.env),
+            ),
+            ("twg-upkeep.timer", render::UPKEEP_TIMER.to_string()),
+        ]
     }
 }
 

@@ -24,6 +24,11 @@ const PROXY_VARS: &[&str] = &[
     "all_proxy",
 ];
 
+/// The service manager's hand-over to the process it started (socket activation,
+/// readiness). A child that inherited them could take itself for the activated twgd or
+/// report readiness in its name.
+pub const SERVICE_MANAGER_VARS: &[&str] = &["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET"];
+
 /// True when `name=value` must not reach a child.
 pub fn is_secret(name: &str, value: &str) -> bool {
     if SECRET_VARS.contains(&name) {
@@ -33,8 +38,12 @@ pub fn is_secret(name: &str, value: &str) -> bool {
         && url::Url::parse(value).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
 }
 
-/// Removes every secret variable of this process's environment from `cmd`'s.
+/// Removes every secret variable of this process's environment from `cmd`'s, and the
+/// service manager's hand-over variables.
 pub fn scrub(cmd: &mut Command) -> &mut Command {
+    for name in SERVICE_MANAGER_VARS {
+        cmd.env_remove(name);
+    }
     for (name, value) in std::env::vars_os() {
         let (Some(n), v) = (name.to_str(), value.to_string_lossy()) else {
             continue;

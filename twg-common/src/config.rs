@@ -78,6 +78,8 @@ pub struct ConfigFile {
     pub git: GitSection,
     #[serde(default)]
     pub update: UpdateSection,
+    #[serde(default)]
+    pub daemon: DaemonSection,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -161,6 +163,31 @@ pub struct UpdateSection {
     pub check: Option<bool>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSection {
+    /// How long a socket-activated twgd waits without requests before it exits (`"30m"`,
+    /// `"2h"`; `"0"` or `"off"` never). Default [`DEFAULT_IDLE_EXIT`].
+    pub idle_exit: Option<String>,
+}
+
+/// A socket-activated twgd exits after this long without requests.
+pub const DEFAULT_IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// `idle_exit` as a duration; `None` turns idle exit off.
+fn parse_idle_exit(raw: &str) -> Result<Option<std::time::Duration>, String> {
+    match raw.trim() {
+        "0" | "off" | "never" => Ok(None),
+        t => match humantime::parse_duration(t) {
+            Ok(d) if d.is_zero() => Ok(None),
+            Ok(d) => Ok(Some(d)),
+            Err(e) => Err(format!(
+                "daemon.idle_exit `{t}` is not a duration ({e}); write it like \"30m\" or \"2h\", or \"off\""
+            )),
+        },
+    }
+}
+
 /// The effective configuration: file + environment + defaults, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -172,6 +199,8 @@ pub struct Config {
     pub timeout: std::time::Duration,
     pub backend: BackendKind,
     pub update: UpdateSection,
+    /// See [`DaemonSection::idle_exit`]; `None`: never.
+    pub idle_exit: Option<std::time::Duration>,
 }
 
 /// Where OAuth requests go.
@@ -421,6 +450,13 @@ impl Config {
                 .reuse_leeway
                 .unwrap_or(same_origin(&oauth.issuer, ATLASSIAN_ISSUER)),
         };
+        let idle_exit = match file.daemon.idle_exit.as_deref() {
+            None => Some(DEFAULT_IDLE_EXIT),
+            Some(raw) => parse_idle_exit(raw).map_err(|detail| ConfigError::Invalid {
+                path: crate::paths::config_file(root),
+                detail,
+            })?,
+        };
         let ca_file = env("SSL_CERT_FILE")
             .map(PathBuf::from)
             .or(file.network.ca_file);
@@ -441,6 +477,7 @@ impl Config {
             }),
             backend: file.credentials.backend.unwrap_or_default(),
             update,
+            idle_exit,
         })
     }
 }
@@ -611,6 +648,24 @@ mod tests {
         std::fs::write(&path, "[oauth]\nissuer = \"https://a\"\ntypo = 1\n").unwrap();
         let err = ConfigFile::load(&path).unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn idle_exit_defaults_to_thirty_minutes_and_can_be_turned_off() {
+        let load = |text: &str| {
+            let file: ConfigFile = toml::from_str(text).unwrap();
+            Config::resolve(Path::new("/r"), file, &|_| None).map(|c| c.idle_exit)
+        };
+        assert_eq!(load("").unwrap(), Some(DEFAULT_IDLE_EXIT));
+        assert_eq!(
+            load("[daemon]\nidle_exit = \"2h 5m\"").unwrap(),
+            Some(std::time::Duration::from_secs(7500))
+        );
+        for off in ["0", "off", "never", "0s"] {
+            assert_eq!(load(&format!("[daemon]\nidle_exit = \"{off}\"")).unwrap(), None);
+        }
+        let err = load("[daemon]\nidle_exit = \"soon\"").unwrap_err().to_string();
+        assert!(err.contains("daemon.idle_exit") && err.contains("30m"), "{err}");
     }
 
     #[test]

@@ -304,6 +304,11 @@ impl Daemon {
         self.refresh_gate.lock().await
     }
 
+    /// True while a refresh holds the single-flight gate (idle exit waits for it).
+    pub fn is_refreshing(&self) -> bool {
+        self.refresh_gate.try_lock().is_err()
+    }
+
     /// True when the newest credentials are not in `auth.conf` (held in memory, or in a
     /// recovery record).
     fn has_pending(&self) -> bool {

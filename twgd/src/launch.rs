@@ -1,4 +1,5 @@
-//! Start-up and shutdown of the real daemon process: paths, pidfile, socket, signals.
+//! Start-up and shutdown of the real daemon process: paths, pidfile, socket (bound here or
+//! passed by the service manager), readiness, signals.
 
 use crate::daemon::Daemon;
 use std::path::PathBuf;
@@ -13,6 +14,16 @@ pub fn main(socket: Option<PathBuf>) -> i32 {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     harden();
+    // Before the runtime's threads exist: taking the socket also clears LISTEN_PID and
+    // LISTEN_FDS from the environment.
+    #[cfg(unix)]
+    let passed = match crate::activation::take() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("twgd: {e}");
+            return exit::CONFIG;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -24,10 +35,16 @@ pub fn main(socket: Option<PathBuf>) -> i32 {
             return exit::FAILURE;
         }
     };
-    runtime.block_on(serve(socket))
+    #[cfg(unix)]
+    return runtime.block_on(serve(socket, passed));
+    #[cfg(windows)]
+    return runtime.block_on(serve(socket));
 }
 
-async fn serve(socket: Option<PathBuf>) -> i32 {
+async fn serve(
+    socket: Option<PathBuf>,
+    #[cfg(unix)] passed: Option<crate::activation::Passed>,
+) -> i32 {
     let fail = |msg: String, code: i32| {
         eprintln!("twgd: {msg}");
         code
@@ -47,25 +64,65 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e.to_string(), exit::FAILURE),
     };
+    #[cfg(unix)]
+    let activated = passed.is_some();
+    #[cfg(windows)]
+    let activated = false;
+    // Checked before the pidfile: a unit naming another path is a configuration error
+    // whichever twgd runs.
+    #[cfg(unix)]
+    let passed = match passed.map(|p| p.into_listener(&socket)).transpose() {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string(), exit::CONFIG),
+    };
     if let Err(e) = twg_common::paths::ensure_private_dir(twg_common::atomic::parent_dir(&socket)) {
         return fail(e.to_string(), exit::FAILURE);
     }
     let pid = match crate::pidfile::PidFile::claim(&twg_common::paths::pid_file(&socket)) {
         Ok(p) => p,
+        // The socket stays as it is: under activation it is the service manager's, and
+        // otherwise the running twgd's.
+        Err(e @ crate::pidfile::PidError::AlreadyRunning { .. }) if activated => {
+            return fail(
+                format!(
+                    "{e}. The service manager started this twgd for its socket {}; stop the other one \
+                     (`twg daemon stop`, or end that pid), and the next request starts twgd through the socket",
+                    socket.display()
+                ),
+                exit::ALREADY_RUNNING,
+            );
+        }
         Err(e @ crate::pidfile::PidError::AlreadyRunning { .. }) => {
             return fail(e.to_string(), exit::ALREADY_RUNNING);
         }
         Err(e) => return fail(e.to_string(), exit::FAILURE),
     };
     #[cfg(unix)]
-    let listener = match crate::listen::bind(&socket) {
-        Ok(l) => l,
-        Err(e @ crate::listen::ListenError::InUse(_)) => {
-            return fail(e.to_string(), exit::ALREADY_RUNNING);
-        }
-        Err(e) => return fail(e.to_string(), exit::FAILURE),
+    let (listener, bound) = match passed {
+        Some(std_listener) => match std_listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixListener::from_std(std_listener))
+        {
+            Ok(l) => (l, None),
+            Err(e) => {
+                return fail(
+                    format!(
+                        "cannot serve the socket the service manager passed ({e}); run `twg upkeep enable` again"
+                    ),
+                    exit::FAILURE,
+                );
+            }
+        },
+        None => match crate::listen::bind(&socket) {
+            Ok(l) => (l, crate::listen::identity(&socket)),
+            Err(e @ crate::listen::ListenError::InUse(_)) => {
+                return fail(e.to_string(), exit::ALREADY_RUNNING);
+            }
+            Err(e) => return fail(e.to_string(), exit::FAILURE),
+        },
     };
     remove_stray_temp_files(&root);
+    let idle_exit = config.idle_exit.filter(|_| activated);
     let store = Store::new(&root, config.backend);
     let daemon = Arc::new(Daemon::new(Engine::new(store, config), socket.clone()));
     match daemon.reload() {
@@ -75,9 +132,16 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         }
         Err(e) => tracing::error!(error = %e, "credentials unreadable; serving errors until fixed"),
     }
-    tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), activated, "twgd listening");
     #[cfg(unix)]
-    let result = crate::server::run(listener, daemon.clone(), shutdown_signal()).await;
+    crate::activation::notify_ready();
+    #[cfg(unix)]
+    let opts = crate::server::ServeOptions {
+        idle_exit,
+        notify: true,
+    };
+    #[cfg(unix)]
+    let result = crate::server::run_with(listener, daemon.clone(), shutdown_signal(), opts).await;
     #[cfg(windows)]
     let result = crate::server::run_pipe(
         twg_common::rpc::pipe_name(&socket),
@@ -86,6 +150,11 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
     )
     .await;
     crate::audit::flush(&daemon.audit, std::time::Duration::from_secs(2));
+    // Only the file this twgd bound: a socket the service manager owns, or one it put in
+    // our place meanwhile, keeps queuing connections for the next twgd.
+    #[cfg(unix)]
+    crate::listen::remove_own_socket(&socket, bound);
+    #[cfg(windows)]
     crate::listen::remove_socket(&socket);
     drop(pid);
     match result {

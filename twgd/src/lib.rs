@@ -1,8 +1,11 @@
 //! The twg daemon as a library, so tests can run it in-process on a temporary socket.
 
+#[cfg(unix)]
+pub mod activation;
 pub mod audit;
 pub mod daemon;
 pub mod handlers;
+pub mod idle;
 pub mod launch;
 pub mod listen;
 pub mod logging;
@@ -16,4 +19,4 @@ pub mod server;
 pub mod session;
 pub mod upkeep_timer;
 
-pub use server::run;
+pub use server::{ServeOptions, run, run_with};

@@ -57,3 +57,23 @@ pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener, ListenError> {
 pub fn remove_socket(socket: &Path) {
     let _ = std::fs::remove_file(socket);
 }
+
+/// The file's identity (device, inode), taken right after binding.
+#[cfg(unix)]
+pub fn identity(socket: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(socket)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Removes the socket on shutdown only if it is still the file this twgd bound (`bound`
+/// from [`identity`]): a service manager that started listening on the same path meanwhile
+/// replaced it, and its socket must survive this twgd. `None` (socket activation) removes
+/// nothing.
+#[cfg(unix)]
+pub fn remove_own_socket(socket: &Path, bound: Option<(u64, u64)>) {
+    if bound.is_some() && identity(socket) == bound {
+        remove_socket(socket);
+    }
+}

@@ -1,11 +1,23 @@
 //! `run(listener, daemon, shutdown)`: serves the gRPC API until `shutdown` resolves.
-//! The caller owns the listener, so tests can bind a temporary socket.
+//! The caller owns the listener, so tests can bind a temporary socket. [`run_with`] adds
+//! what the real process needs: service-manager notifications and idle exit.
 
 use crate::daemon::Daemon;
 use crate::handlers::Service;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use twg_common::rpc::pb::twg_daemon_server::TwgDaemonServer;
+
+/// How the real process serves, beyond what in-process tests need.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// Exit after this long without requests (socket activation only: the service manager
+    /// keeps the socket and starts twgd again on the next connection).
+    pub idle_exit: Option<Duration>,
+    /// Send `STOPPING=1` to the service manager when shutdown begins.
+    pub notify: bool,
+}
 
 /// Serves until `shutdown` completes or a client calls `Shutdown`.
 #[cfg(unix)]
@@ -14,8 +26,23 @@ pub async fn run(
     daemon: Arc<Daemon>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-    serve_incoming(incoming, daemon, shutdown).await
+    run_with(listener, daemon, shutdown, ServeOptions::default()).await
+}
+
+/// [`run`], plus idle exit and service-manager notifications.
+#[cfg(unix)]
+pub async fn run_with(
+    listener: tokio::net::UnixListener,
+    daemon: Arc<Daemon>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    opts: ServeOptions,
+) -> Result<(), tonic::transport::Error> {
+    use futures_util::StreamExt;
+    let activity = crate::idle::Activity::new();
+    let tracker = activity.clone();
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener)
+        .map(move |conn| conn.map(|io| tracker.track(io)));
+    serve_incoming(incoming, daemon, shutdown, opts, activity).await
 }
 
 /// Windows: the same service on a named pipe (see [`crate::pipe`]).
@@ -25,7 +52,9 @@ pub async fn run_pipe(
     daemon: Arc<Daemon>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    serve_incoming(crate::pipe::incoming(name), daemon, shutdown).await
+    let activity = crate::idle::Activity::new();
+    let opts = ServeOptions::default();
+    serve_incoming(crate::pipe::incoming(name), daemon, shutdown, opts, activity).await
 }
 
 /// Serves connections from `incoming`, with the proactive-refresh and upkeep tasks beside.
@@ -33,6 +62,8 @@ async fn serve_incoming<S, IO>(
     incoming: S,
     daemon: Arc<Daemon>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    opts: ServeOptions,
+    activity: Arc<crate::idle::Activity>,
 ) -> Result<(), tonic::transport::Error>
 where
     S: futures_util::Stream<Item = std::io::Result<IO>> + Send + 'static,
@@ -44,10 +75,22 @@ where
         + 'static,
 {
     let notify = Arc::new(tokio::sync::Notify::new());
+    let parked_logins = crate::session::ParkedLogins::default();
     let service = Service {
         daemon: daemon.clone(),
         shutdown: notify.clone(),
-        parked_logins: Default::default(),
+        parked_logins: parked_logins.clone(),
+    };
+    let idle = {
+        let daemon = daemon.clone();
+        async move {
+            match opts.idle_exit {
+                Some(limit) => {
+                    crate::idle::wait_idle(daemon, parked_logins, activity, limit).await
+                }
+                None => std::future::pending().await,
+            }
+        }
     };
     let upkeep = tokio::spawn(crate::upkeep_timer::run(daemon.clone()));
     let scheduler = tokio::spawn(crate::scheduler::run(daemon.clone()));
@@ -56,6 +99,11 @@ where
         tokio::select! {
             _ = shutdown => {}
             _ = notify.notified() => {}
+            _ = idle => {}
+        }
+        #[cfg(unix)]
+        if opts.notify {
+            crate::activation::notify_stopping();
         }
         let _ = stopping_tx.send(true);
     };

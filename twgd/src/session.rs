@@ -76,6 +76,17 @@ impl Pending {
 #[derive(Debug, Default, Clone)]
 pub struct ParkedLogins(Arc<Mutex<HashMap<String, Pending>>>);
 
+impl ParkedLogins {
+    /// True when no login still waits for the client (an expired one can never continue).
+    pub fn is_empty(&self) -> bool {
+        self.0
+            .lock()
+            .expect("pending lock")
+            .values()
+            .all(Pending::expired)
+    }
+}
+
 /// Drops parked logins nobody came back for, revoking approved tokens: nothing else will
 /// ever use them, and a live refresh token should not linger at the server.
 fn purge_expired(parked: &ParkedLogins) {

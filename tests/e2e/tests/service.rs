@@ -7,11 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use twg_e2e::{Env, UserManager, bin, text};
 
-/// Runs `systemd-analyze --user verify` on `unit`; returns (success, all output).
+/// Runs `systemd-analyze --user verify` on `unit` and every unit file beside it (twgd.service
+/// needs its socket); returns (success, all output).
 fn verify(unit: &Path, runtime_dir: &Path) -> (bool, String) {
+    let dir = unit.parent().unwrap();
+    let mut others: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p != unit)
+        .collect();
+    others.sort();
     let out = Command::new("systemd-analyze")
         .args(["--user", "--man=no", "verify"])
         .arg(unit)
+        .args(&others)
         .env("XDG_RUNTIME_DIR", runtime_dir)
         .output()
         .expect("systemd-analyze is installed (Debian package `systemd`)");
@@ -19,16 +28,28 @@ fn verify(unit: &Path, runtime_dir: &Path) -> (bool, String) {
     (out.status.success(), format!("{o}{e}"))
 }
 
-/// The unit `twg upkeep enable` would install in `env`, saved as `<dir>/<sub>/twgd.service`.
+/// The units `twg upkeep enable` would install in `env`, saved in `<dir>/<sub>/`; returns
+/// the path and text of `twgd.service`.
 fn generated_unit(env: &Env, sub: &str) -> (PathBuf, String) {
-    let out = env.twg(&["upkeep", "enable", "--print"]);
-    let (unit, err) = text(&out);
+    let out = env.twg(&["--json", "upkeep", "enable", "--print"]);
+    let (o, err) = text(&out);
     assert!(out.status.success(), "{err}");
+    let printed: serde_json::Value = serde_json::from_str(o.trim()).unwrap();
+    let files = printed["files"].as_object().unwrap();
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names.len(),
+        4,
+        "service, socket, upkeep service and timer: {names:?}"
+    );
     let dir = env.dir.path().join(sub);
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("twgd.service");
-    std::fs::write(&path, &unit).unwrap();
-    (path, unit)
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text.as_str().unwrap()).unwrap();
+    }
+    let unit = files["twgd.service"].as_str().unwrap().to_string();
+    assert_eq!(printed["service_file"].as_str(), Some(unit.as_str()));
+    (dir.join("twgd.service"), unit)
 }
 
 fn runtime(env: &Env) -> PathBuf {
@@ -54,6 +75,19 @@ fn generated_units_pass_systemd_analyze_verify() {
     );
     let (ok, output) = verify(&path, &runtime(&env));
     assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
+    let socket = std::fs::read_to_string(path.with_file_name("twgd.socket")).unwrap();
+    assert!(
+        socket.contains(&format!("\nListenStream={}\n", env.socket.display())),
+        "the socket unit listens where twg looks: {socket}"
+    );
+    let upkeep = std::fs::read_to_string(path.with_file_name("twg-upkeep.service")).unwrap();
+    assert!(
+        upkeep.contains(&format!(
+            "ExecStart=\"{}\" upkeep run\n",
+            bin("twg").display()
+        )),
+        "{upkeep}"
+    );
 
     // 2. The install layout: the unit names the stable launcher, not a version.
     let mut env = Env::new("http://127.0.0.1:9");
@@ -61,11 +95,17 @@ fn generated_units_pass_systemd_analyze_verify() {
     let install = env.home.join(".local/share/twg");
     std::fs::create_dir_all(install.join("versions/1.2.3")).unwrap();
     std::os::unix::fs::symlink(bin("twgd"), install.join("versions/1.2.3/twgd")).unwrap();
+    std::os::unix::fs::symlink(bin("twg"), install.join("versions/1.2.3/twg")).unwrap();
     std::os::unix::fs::symlink("versions/1.2.3", install.join("current")).unwrap();
     let (path, unit) = generated_unit(&env, "layout");
     assert!(
         unit.contains(&format!("ExecStart=\"{}/current/twgd\"", install.display())),
         "{unit}"
+    );
+    let upkeep = std::fs::read_to_string(path.with_file_name("twg-upkeep.service")).unwrap();
+    assert!(
+        upkeep.contains(&format!("ExecStart=\"{}/current/twg\" upkeep run", install.display())),
+        "the timer runs the stable launcher too: {upkeep}"
     );
     let (ok, output) = verify(&path, &runtime(&env));
     assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
@@ -76,6 +116,7 @@ fn generated_units_pass_systemd_analyze_verify() {
     std::fs::create_dir_all(&odd).unwrap();
     std::os::unix::fs::symlink(bin("twgd"), odd.join("twgd")).unwrap();
     env.set("TWG_DAEMON_BIN", &odd.join("twgd").display().to_string());
+    env.set("TWG_SOCKET", &odd.join("twgd.sock").display().to_string());
     let (path, unit) = generated_unit(&env, "odd");
     let (ok, output) = verify(&path, &runtime(&env));
     assert!(ok && output.trim().is_empty(), "verify: {output}\n{unit}");
@@ -90,24 +131,37 @@ fn generated_units_pass_systemd_analyze_verify() {
 }
 
 #[test]
-fn the_packaged_unit_file_verifies_once_rendered() {
+fn the_packaged_unit_files_verify() {
     let env = Env::new("http://127.0.0.1:9");
-    let template =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd/twgd.service");
-    let text = std::fs::read_to_string(&template).unwrap();
-    assert!(text.contains("Restart=on-failure"));
-    let rendered = text
-        .replace("{{TWGD}}", &bin("twgd").display().to_string())
-        .replace("{{ENVIRONMENT}}", "");
-    assert!(
-        !rendered.contains("{{"),
-        "every placeholder is known: {rendered}"
-    );
+    let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd");
     let dir = env.dir.path().join("static");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("twgd.service");
-    std::fs::write(&path, rendered).unwrap();
-    let (ok, output) = verify(&path, &runtime(&env));
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&packaged).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        assert!(!text.contains("{{"), "{name} is a static unit: {text}");
+        // The package installs /usr/bin/{twg,twgd}; this machine has the built ones.
+        let here = text
+            .replace("/usr/bin/twgd", &bin("twgd").display().to_string())
+            .replace("/usr/bin/twg ", &format!("{} ", bin("twg").display()));
+        std::fs::write(dir.join(&name), here).unwrap();
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "twg-upkeep.service",
+            "twg-upkeep.timer",
+            "twgd.service",
+            "twgd.socket"
+        ]
+    );
+    let service = std::fs::read_to_string(dir.join("twgd.service")).unwrap();
+    assert!(service.contains("Type=notify") && service.contains("Requires=twgd.socket"));
+    let (ok, output) = verify(&dir.join("twgd.service"), &runtime(&env));
     assert!(ok && output.trim().is_empty(), "verify: {output}");
 }
 
@@ -217,8 +271,28 @@ fn enable_and_disable_with_a_real_user_manager() {
     assert!(out.status.success(), "{o}\n{e}");
     assert!(o.contains("Upkeep enabled"), "{o}");
     let unit_dir = env.home.join(".config/systemd/user");
-    assert!(unit_dir.join("twgd.service").is_file());
-    assert!(unit_dir.join("default.target.wants/twgd.service").exists());
+    let installed = [
+        "twgd.service",
+        "default.target.wants/twgd.service",
+        "twgd.socket",
+        "sockets.target.wants/twgd.socket",
+        "twg-upkeep.service",
+        "twg-upkeep.timer",
+        "timers.target.wants/twg-upkeep.timer",
+    ];
+    for f in installed {
+        assert!(unit_dir.join(f).exists(), "{f} installed");
+    }
+    let active = |unit: &str| {
+        let out = env
+            .command("systemctl")
+            .args(["--user", "is-active", unit])
+            .output()
+            .unwrap();
+        text(&out).0.trim().to_string()
+    };
+    assert_eq!(active("twgd.socket"), "active");
+    assert_eq!(active("twg-upkeep.timer"), "active");
     let main_pid = |env: &Env| -> u64 {
         let out = env
             .command("systemctl")
@@ -262,8 +336,14 @@ fn enable_and_disable_with_a_real_user_manager() {
         o.contains("Upkeep disabled") && o.contains("credentials are kept"),
         "{o}"
     );
-    assert!(!unit_dir.join("twgd.service").exists());
-    assert!(!unit_dir.join("default.target.wants/twgd.service").exists());
+    for f in installed {
+        assert!(!unit_dir.join(f).exists(), "{f} removed");
+    }
+    assert_eq!(active("twgd.socket"), "inactive");
+    assert!(
+        !env.socket.exists(),
+        "the socket went with its unit, so nothing starts twgd again"
+    );
     assert_eq!(daemon_pid(&env), None, "the service's twgd was stopped");
     assert!(
         std::fs::read_to_string(env.auth_path())

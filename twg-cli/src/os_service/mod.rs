@@ -36,6 +36,10 @@ use std::path::PathBuf;
 pub struct ServiceSpec {
     /// The twgd to run: the stable launcher when the install layout exists.
     pub daemon: PathBuf,
+    /// The twg the upkeep timer runs (systemd), chosen the same way.
+    pub client: PathBuf,
+    /// The socket the client uses; the service manager listens on it where it can.
+    pub socket: PathBuf,
     /// Variables pinning the paths the client uses, so both sides agree on the socket.
     pub env: Vec<(String, String)>,
     /// Where the daemon's stderr goes on platforms without a journal.
@@ -130,12 +134,16 @@ pub fn disable() -> Result<Disabled, ServiceError> {
     platform::disable()
 }
 
-/// An installed but not yet committed service file; dropping it undoes the install.
+/// Installed but not yet committed service files; dropping it undoes the install.
 #[derive(Debug)]
 pub struct Pending {
-    /// The file written (unit, plist, or task XML).
+    /// The main file written (the twgd unit, plist, or task XML).
     pub file: PathBuf,
     previous: Option<Vec<u8>>,
+    /// Files written beside it (systemd: the socket and the upkeep timer), with what they
+    /// replaced.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    others: Vec<(PathBuf, Option<Vec<u8>>)>,
     armed: bool,
 }
 
@@ -144,8 +152,18 @@ impl Pending {
         Self {
             file,
             previous,
+            others: Vec::new(),
             armed: true,
         }
+    }
+
+    /// Writes one more file, to be undone with the rest.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn write_other(&mut self, path: PathBuf, text: &str) -> Result<(), ServiceError> {
+        let previous = std::fs::read(&path).ok();
+        twg_common::atomic::write_atomic(&path, text.as_bytes())?;
+        self.others.push((path, previous));
+        Ok(())
     }
 
     /// Keeps the service.
@@ -159,12 +177,15 @@ impl Drop for Pending {
         if !self.armed {
             return;
         }
-        match &self.previous {
-            Some(bytes) => {
-                let _ = twg_common::atomic::write_atomic(&self.file, bytes);
-            }
-            None => {
-                let _ = std::fs::remove_file(&self.file);
+        let main = std::iter::once((&self.file, &self.previous));
+        for (path, previous) in main.chain(self.others.iter().map(|(p, b)| (p, b))) {
+            match previous {
+                Some(bytes) => {
+                    let _ = twg_common::atomic::write_atomic(path, bytes);
+                }
+                None => {
+                    let _ = std::fs::remove_file(path);
+                }
             }
         }
         platform::rolled_back(self.previous.is_some());

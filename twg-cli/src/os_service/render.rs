@@ -2,25 +2,65 @@
 //!
 //! Each format has its own quoting rules; a path with a space, `%`, `$`, `"` or `&` must
 //! reach the service manager unchanged, so every value is escaped for its format here.
+//! The systemd units are the package's own static files (`/usr/bin`, `%t`): the lines that
+//! name a path are replaced, so the package and `twg upkeep enable` install the same units.
 
 use std::path::Path;
 
 pub const SYSTEMD_UNIT: &str = include_str!("../../../packaging/systemd/twgd.service");
+pub const SYSTEMD_SOCKET: &str = include_str!("../../../packaging/systemd/twgd.socket");
+pub const UPKEEP_SERVICE: &str = include_str!("../../../packaging/systemd/twg-upkeep.service");
+pub const UPKEEP_TIMER: &str = include_str!("../../../packaging/systemd/twg-upkeep.timer");
 pub const LAUNCHD_PLIST: &str = include_str!("../../../packaging/macos/com.atlassian.twgd.plist");
 pub const TASK_XML: &str = include_str!("../../../packaging/windows/twgd-task.xml");
 
 /// The systemd user unit running `daemon` with `env`.
 pub fn systemd_unit(daemon: &Path, env: &[(String, String)]) -> String {
-    let exec = systemd_quote(&daemon.to_string_lossy());
-    let environment = env
-        .iter()
-        .map(|(k, v)| format!("Environment={}", systemd_quote(&format!("{k}={v}"))))
-        .collect::<Vec<_>>()
-        .join("\n");
-    fill(
-        SYSTEMD_UNIT,
-        &[("{{TWGD}}", &exec), ("{{ENVIRONMENT}}", &environment)],
-    )
+    exec_with_env(SYSTEMD_UNIT, daemon, "", env)
+}
+
+/// The socket unit listening on `socket`.
+pub fn systemd_socket(socket: &Path) -> String {
+    // ListenStream= takes the rest of the line as the path; only specifiers need escaping.
+    let path = socket.to_string_lossy().replace('%', "%%");
+    replace_line(SYSTEMD_SOCKET, "ListenStream=", &format!("ListenStream={path}"))
+}
+
+/// The oneshot unit the upkeep timer starts: `client upkeep run` with `env`.
+pub fn upkeep_service(client: &Path, env: &[(String, String)]) -> String {
+    exec_with_env(UPKEEP_SERVICE, client, " upkeep run", env)
+}
+
+/// `ExecStart=` running `program` (quoted) with `args`, followed by one `Environment=` line
+/// per variable.
+fn exec_with_env(template: &str, program: &Path, args: &str, env: &[(String, String)]) -> String {
+    let mut lines = vec![format!(
+        "ExecStart={}{args}",
+        systemd_quote(&program.to_string_lossy())
+    )];
+    lines.extend(
+        env.iter()
+            .map(|(k, v)| format!("Environment={}", systemd_quote(&format!("{k}={v}")))),
+    );
+    replace_line(template, "ExecStart=", &lines.join("\n"))
+}
+
+/// Replaces the one line of `template` starting with `key` (comments never do).
+fn replace_line(template: &str, key: &str, with: &str) -> String {
+    let mut found = 0;
+    let out: Vec<&str> = template
+        .lines()
+        .map(|line| {
+            if line.starts_with(key) {
+                found += 1;
+                with
+            } else {
+                line
+            }
+        })
+        .collect();
+    debug_assert_eq!(found, 1, "one {key} line in a unit template");
+    out.join("\n") + "\n"
 }
 
 /// The LaunchAgent plist running `daemon` with `env`, stderr appended to `log`.
@@ -116,7 +156,19 @@ mod tests {
             "{unit}"
         );
         assert!(unit.contains("Restart=on-failure"));
-        assert!(!unit.contains("{{"));
+        assert!(unit.contains("Type=notify"));
+        assert!(!unit.contains("/usr/bin"), "{unit}");
+        let socket = systemd_socket(Path::new("/home/a b/100%/twgd.sock"));
+        assert!(
+            socket.contains("\nListenStream=/home/a b/100%%/twgd.sock\n"),
+            "{socket}"
+        );
+        assert!(!socket.contains("%t"), "{socket}");
+        let upkeep = upkeep_service(Path::new("/opt/t w g/twg"), &[("K".into(), "v".into())]);
+        assert!(
+            upkeep.contains("\nExecStart=\"/opt/t w g/twg\" upkeep run\nEnvironment=\"K=v\"\n"),
+            "{upkeep}"
+        );
     }
 
     #[test]

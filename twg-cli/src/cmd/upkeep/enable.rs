@@ -3,11 +3,11 @@
 
 use crate::ctx::Ctx;
 use crate::report::CliError;
-use crate::upkeep_service::{disable, enable, rendered, spec};
+use crate::upkeep_service::{disable, enable, rendered, rendered_files, spec};
 
 #[derive(Debug, clap::Args)]
 pub struct EnableCmd {
-    /// Print the service file that would be installed, and change nothing.
+    /// Print the service files that would be installed, and change nothing.
     #[arg(long)]
     pub print: bool,
 }
@@ -19,13 +19,24 @@ impl EnableCmd {
     pub async fn run(self, ctx: &Ctx) -> Result<(), CliError> {
         if self.print {
             let spec = spec(ctx)?;
+            let files = rendered_files(&spec);
             if ctx.json {
+                let by_name: serde_json::Map<String, serde_json::Value> = files
+                    .into_iter()
+                    .map(|(name, text)| (name.to_string(), text.into()))
+                    .collect();
                 println!(
                     "{}",
-                    serde_json::json!({ "daemon": spec.daemon, "service_file": rendered(&spec) })
+                    serde_json::json!({ "daemon": spec.daemon, "service_file": rendered(&spec), "files": by_name })
                 );
             } else {
-                print!("{}", rendered(&spec));
+                let several = files.len() > 1;
+                for (name, text) in files {
+                    if several {
+                        println!("# ==> {name} <==");
+                    }
+                    print!("{text}");
+                }
             }
             return Ok(());
         }
