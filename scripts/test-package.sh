@@ -115,7 +115,7 @@ as_user fish --no-config -n /usr/share/fish/vendor_completions.d/twg.fish || fai
 pass "the installed bash, zsh and fish completions load"
 
 shopt -s nullglob
-units=(/usr/lib/systemd/user/twgd.*)
+units=(/usr/lib/systemd/user/twgd.* /usr/lib/systemd/user/twg-upkeep.*)
 [ ${#units[@]} -gt 0 ] || fail "no twgd units installed"
 mkdir -p "$tmp/verify-run"
 out=$(XDG_RUNTIME_DIR="$tmp/verify-run" systemd-analyze --user --man=no verify "${units[@]}" 2>&1) ||
