@@ -76,6 +76,10 @@ pub struct ConfigFile {
     pub credentials: CredentialsSection,
     #[serde(default)]
     pub update: UpdateSection,
+    #[serde(default)]
+    pub api: crate::agent_access::ApiSection,
+    #[serde(default)]
+    pub agent: crate::agent_access::AgentSection,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -158,6 +162,10 @@ pub struct Config {
     pub timeout: std::time::Duration,
     pub backend: BackendKind,
     pub update: UpdateSection,
+    /// The auth-injecting API proxy (`[api]`).
+    pub api: crate::agent_access::ApiSettings,
+    /// The restricted agent socket (`[agent]`).
+    pub agent: crate::agent_access::AgentSettings,
 }
 
 /// Where OAuth requests go.
@@ -427,6 +435,8 @@ impl Config {
             }),
             backend: file.credentials.backend.unwrap_or_default(),
             update,
+            api: file.api.resolve(&crate::paths::config_file(root))?,
+            agent: file.agent.resolve(),
         })
     }
 }

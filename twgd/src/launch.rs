@@ -77,6 +77,14 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");
     #[cfg(unix)]
+    let extras = match crate::extra_sockets::start(&daemon, &socket) {
+        Ok(extras) => extras,
+        Err(e) => {
+            crate::listen::remove_socket(&socket);
+            return fail(e.to_string(), exit::FAILURE);
+        }
+    };
+    #[cfg(unix)]
     let result = crate::server::run(listener, daemon.clone(), shutdown_signal()).await;
     #[cfg(windows)]
     let result = crate::server::run_pipe(
@@ -85,6 +93,8 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         shutdown_signal(),
     )
     .await;
+    #[cfg(unix)]
+    extras.stop().await;
     crate::audit::flush(&daemon.audit, std::time::Duration::from_secs(2));
     crate::listen::remove_socket(&socket);
     drop(pid);

@@ -1,7 +1,12 @@
 //! The twg daemon as a library, so tests can run it in-process on a temporary socket.
 
+pub mod agent_socket;
+#[cfg(unix)]
+pub mod api_proxy;
 pub mod audit;
 pub mod daemon;
+#[cfg(unix)]
+pub mod extra_sockets;
 pub mod handlers;
 pub mod launch;
 pub mod listen;
