@@ -335,10 +335,13 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
             "{stderr}"
         );
         assert!(stderr.contains("Preferred fix"), "{stderr}");
+        // Agents are pointed at the restricted agent socket, never the full one.
+        let agent_socket = env.socket.with_file_name("agent.sock");
         assert!(
-            stderr.contains(&env.socket.display().to_string()),
+            stderr.contains(&agent_socket.display().to_string()),
             "{stderr}"
         );
+        assert!(!stderr.contains("twgd.sock"), "{stderr}");
         if agent.is_some() {
             assert!(
                 stderr.contains(&format!("Alternative: let the agent write {cfg}")),
