@@ -63,6 +63,9 @@ mod tests {
         );
         let fresh = dir.path().join("new/config.toml");
         set(&fresh, "api", "proxy", toml_edit::value(true)).unwrap();
-        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "[api]\nproxy = true\n");
+        assert_eq!(
+            std::fs::read_to_string(&fresh).unwrap(),
+            "[api]\nproxy = true\n"
+        );
     }
 }

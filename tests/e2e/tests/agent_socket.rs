@@ -11,7 +11,10 @@ fn agent_env(env: &Env) -> Env {
     agent.vars = env.vars.clone();
     agent.set(
         "TWG_SOCKET",
-        &env.socket.with_file_name("agent.sock").display().to_string(),
+        &env.socket
+            .with_file_name("agent.sock")
+            .display()
+            .to_string(),
     );
     agent
 }
@@ -23,7 +26,10 @@ fn the_agent_socket_serves_tokens_and_status_and_refuses_everything_else() {
     env.login(&idp, &[]);
     let mut daemon = env.start_daemon();
     let agent_socket = env.socket.with_file_name("agent.sock");
-    assert!(agent_socket.exists(), "twgd serves agent.sock beside twgd.sock");
+    assert!(
+        agent_socket.exists(),
+        "twgd serves agent.sock beside twgd.sock"
+    );
     assert!(
         !env.socket.with_file_name("api.sock").exists(),
         "the API proxy is off by default"
@@ -85,7 +91,11 @@ fn the_agent_socket_never_promises_more_validity_than_the_cap() {
     );
     let out = agent.twg(&["auth", "token", "--min-valid", "100"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(idp.refresh_requests(), 0, "the agent could not force a rotation");
+    assert_eq!(
+        idp.refresh_requests(),
+        0,
+        "the agent could not force a rotation"
+    );
     // Hand-outs on the agent socket are audited as such.
     wait_until("the audit record", Duration::from_secs(5), || {
         let out = env.twg(&["auth", "audit", "--json"]);

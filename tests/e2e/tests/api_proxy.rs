@@ -163,11 +163,20 @@ fn an_agent_without_network_reaches_the_api_without_ever_holding_a_token() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let parts: Vec<&str> = stdout.split("@@\n").collect();
-    assert_eq!(parts.len(), 5, "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        parts.len(),
+        5,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (status, head, body) = parse_curl(parts[0]);
     assert_eq!(status, 200, "{head}\n{body}");
     assert!(body.contains("\"email\""), "the upstream's answer: {body}");
-    assert_eq!(parts[1].trim(), "direct-failed", "the sandbox has no network");
+    assert_eq!(
+        parts[1].trim(),
+        "direct-failed",
+        "the sandbox has no network"
+    );
     assert_eq!(parts[2].trim(), "", "the config directory is hidden");
     let access = env.access_token();
     assert!(!parts[3].contains(&access), "no token in its environment");
@@ -272,7 +281,11 @@ fn a_rotation_in_the_middle_of_a_stream_of_requests_causes_exactly_one_refresh()
     let statuses = statuses.into_inner().unwrap();
     assert_eq!(statuses.len(), 48);
     assert!(statuses.iter().all(|&c| c == 200), "{statuses:?}");
-    assert_eq!(s.idp.refresh_requests(), 1, "one refresh for the whole stream");
+    assert_eq!(
+        s.idp.refresh_requests(),
+        1,
+        "one refresh for the whole stream"
+    );
     assert!(
         s.upstream_requests().iter().all(|r| r["accepted"] == true),
         "every request carried a token the server accepted"
@@ -329,7 +342,10 @@ fn an_upstream_401_refreshes_once_and_repeats_only_requests_without_a_body() {
     );
     assert_eq!(status, 413, "{body}");
     s.daemon.terminate();
-    assert!(!s.api_socket().exists(), "twgd removes api.sock when it stops");
+    assert!(
+        !s.api_socket().exists(),
+        "twgd removes api.sock when it stops"
+    );
 }
 
 #[test]

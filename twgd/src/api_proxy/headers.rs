@@ -65,10 +65,19 @@ mod tests {
     #[test]
     fn credentials_and_hop_by_hop_headers_never_cross() {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer forged"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer forged"),
+        );
         h.insert(header::COOKIE, HeaderValue::from_static("session=1"));
-        h.insert(header::PROXY_AUTHORIZATION, HeaderValue::from_static("Basic x"));
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret"));
+        h.insert(
+            header::PROXY_AUTHORIZATION,
+            HeaderValue::from_static("Basic x"),
+        );
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, X-Secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("5"));
         h.insert(header::HOST, HeaderValue::from_static("twg"));
@@ -79,7 +88,10 @@ mod tests {
 
         let mut r = HeaderMap::new();
         r.insert(header::SET_COOKIE, HeaderValue::from_static("session=2"));
-        r.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        r.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         r.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let back = to_caller(&r);
         assert_eq!(back.len(), 1, "{back:?}");
