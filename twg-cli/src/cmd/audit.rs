@@ -170,9 +170,9 @@ mod tests {
         let t = table(&[a, b]);
         assert_eq!(
             t,
-            "TIME                  PID    EXE                 AGENT  VIA             FINGERPRINT\n\
+            "TIME                  PID    EXE                 AGENT  VIA              FINGERPRINT\n\
              2025-01-31T09:00:00Z  12345  /usr/local/bin/twg  codex  api GET /me 200  aaaaaaaaaaaa\n\
-             2025-01-31T09:00:01Z  -      -                   -      -               bbbbbbbbbbbb\n"
+             2025-01-31T09:00:01Z  -      -                   -      -                bbbbbbbbbbbb\n"
         );
     }
 }
