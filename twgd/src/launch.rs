@@ -58,6 +58,11 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
         Err(e) => return fail(e.to_string(), exit::FAILURE),
     };
     #[cfg(unix)]
+    let extra_sockets = match crate::extra_sockets::bind(&socket, &config) {
+        Ok(bound) => bound,
+        Err(e) => return fail(e.to_string(), exit::FAILURE),
+    };
+    #[cfg(unix)]
     let listener = match crate::listen::bind(&socket) {
         Ok(l) => l,
         Err(e @ crate::listen::ListenError::InUse(_)) => {
@@ -77,7 +82,7 @@ async fn serve(socket: Option<PathBuf>) -> i32 {
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), "twgd listening");
     #[cfg(unix)]
-    let extras = match crate::extra_sockets::start(&daemon, &socket) {
+    let extras = match extra_sockets.serve(&daemon) {
         Ok(extras) => extras,
         Err(e) => {
             crate::listen::remove_socket(&socket);

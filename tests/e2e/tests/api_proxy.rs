@@ -358,3 +358,52 @@ fn a_read_only_proxy_forwards_only_safe_methods() {
     let (status, _, _) = s.curl(&[], "/me");
     assert_eq!(status, 200);
 }
+
+fn as_nobody(env: &Env, program: &Path, args: &[&str]) -> std::process::Output {
+    env.command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("setpriv")
+}
+
+#[test]
+fn other_uids_are_refused_on_the_agent_and_api_sockets() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Setup::start("");
+    let env = &s.env;
+    let token = env.access_token();
+    // Defence in depth: with the directories and sockets opened up (as deployed, the 0700
+    // directory keeps other users out), only twgd's own peer-uid check stands.
+    let sock_dir = env.socket.parent().unwrap();
+    for dir in [env.dir.path(), env.runtime_dir.as_path(), sock_dir] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let agent_socket = env.socket.with_file_name("agent.sock");
+    for sock in [&agent_socket, &s.api_socket()] {
+        std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let raw = bin("twg-raw-client");
+    let out = as_nobody(env, &raw, &[&agent_socket.display().to_string()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("PermissionDenied") && stdout.contains("uid 65534"),
+        "the agent socket checks the peer's uid: {stdout}"
+    );
+    assert!(!stdout.contains(&token));
+
+    let curl = PathBuf::from("/usr/bin/curl");
+    let api = s.api_socket().display().to_string();
+    let out = as_nobody(
+        env,
+        &curl,
+        &["-sS", "-i", "--unix-socket", &api, "http://twg/me"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "no answer for another uid: {stdout}");
+    assert!(!stdout.contains("HTTP/1.1"), "{stdout}");
+    assert!(s.upstream_requests().is_empty(), "nothing was forwarded");
+    // The rightful user is still served.
+    assert_eq!(s.curl(&[], "/me").0, 200);
+}

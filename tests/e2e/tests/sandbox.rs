@@ -296,7 +296,10 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
         // The restricted agent socket, not the full one.
         assert_eq!(
             detail["socket_path"],
-            env.socket.with_file_name("agent.sock").display().to_string()
+            env.socket
+                .with_file_name("agent.sock")
+                .display()
+                .to_string()
         );
         assert_eq!(detail["agent"].as_str(), *agent, "{e}");
         let setting = &detail["agent_setting"];

@@ -97,8 +97,14 @@ fn plan(ctx: &Ctx) -> Result<Plan, CliError> {
     add(runtime.clone(), "runtime directory (daemon socket)");
     let socket = ctx.socket()?;
     for (path, what) in [
-        (twg_common::paths::agent_socket_path(&socket), "agent socket"),
-        (twg_common::paths::api_socket_path(&socket), "API proxy socket"),
+        (
+            twg_common::paths::agent_socket_path(&socket),
+            "agent socket",
+        ),
+        (
+            twg_common::paths::api_socket_path(&socket),
+            "API proxy socket",
+        ),
     ] {
         if path.parent() != Some(runtime.as_path()) {
             add(path, what);
