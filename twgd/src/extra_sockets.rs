@@ -122,9 +122,9 @@ impl Bound {
 
 impl Extras {
     /// Stops serving and removes the socket files.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        for task in &mut self.tasks {
             // A connection still open must not hold shutdown up.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
         }
