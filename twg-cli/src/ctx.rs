@@ -108,7 +108,8 @@ impl Ctx {
         };
         let mut err = CliError::from(e);
         if let Some(dir) = sandbox_dir {
-            let socket = self.socket().unwrap_or_default();
+            // Agents get the restricted socket, never the full one.
+            let socket = twg_common::paths::agent_socket_path(&self.socket().unwrap_or_default());
             let g = twg_common::agent::guidance(
                 self.agent,
                 &dir,

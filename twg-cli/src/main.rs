@@ -3,6 +3,7 @@
 mod callback_listener;
 mod cli;
 mod cmd;
+mod config_edit;
 mod ctx;
 mod daemon_client;
 mod envmode;

@@ -36,8 +36,21 @@ pub struct AuditRecord {
     /// The coding agent the client detected (`codex`, `claude-code`, ...).
     pub agent: Option<String>,
     pub client_version: Option<String>,
-    /// [`crate::secret::Secret::fingerprint`] of the access token handed out.
+    /// [`crate::secret::Secret::fingerprint`] of the access token handed out (or, for the
+    /// API proxy, sent upstream on the caller's behalf).
     pub fingerprint: String,
+    /// Which socket served it: `agent` (the restricted agent socket) or `api` (the API
+    /// proxy); absent for the main socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// For the API proxy: the request's method, its path without the query string (which
+    /// may carry secrets), and the status answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 impl AuditRecord {
@@ -57,6 +70,10 @@ impl AuditRecord {
             agent: None,
             client_version: None,
             fingerprint,
+            via: None,
+            method: None,
+            path: None,
+            status: None,
         }
     }
 }
@@ -298,6 +315,10 @@ mod tests {
             agent: None,
             client_version: Some("0.1.0".into()),
             fingerprint: "ba7816bf8f01".into(),
+            via: None,
+            method: None,
+            path: None,
+            status: None,
         };
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(

@@ -80,6 +80,10 @@ pub struct ConfigFile {
     pub update: UpdateSection,
     #[serde(default)]
     pub daemon: DaemonSection,
+    #[serde(default)]
+    pub api: crate::agent_access::ApiSection,
+    #[serde(default)]
+    pub agent: crate::agent_access::AgentSection,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -167,12 +171,11 @@ pub struct UpdateSection {
 #[serde(deny_unknown_fields)]
 pub struct DaemonSection {
     /// How long a socket-activated twgd waits without requests before it exits (`"30m"`,
-    /// `"2h"`; `"0"` or `"off"` never). Default [`DEFAULT_IDLE_EXIT`].
+    /// `"2h"`; `"0"` or `"off"` never). Default: never. The agent and API sockets are bound
+    /// by twgd itself, not by the service manager, so they exist only while twgd runs: an
+    /// agent in a sandbox must not find them gone because nobody used the main socket.
     pub idle_exit: Option<String>,
 }
-
-/// A socket-activated twgd exits after this long without requests.
-pub const DEFAULT_IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// `idle_exit` as a duration; `None` turns idle exit off.
 fn parse_idle_exit(raw: &str) -> Result<Option<std::time::Duration>, String> {
@@ -201,6 +204,10 @@ pub struct Config {
     pub update: UpdateSection,
     /// See [`DaemonSection::idle_exit`]; `None`: never.
     pub idle_exit: Option<std::time::Duration>,
+    /// The auth-injecting API proxy (`[api]`).
+    pub api: crate::agent_access::ApiSettings,
+    /// The restricted agent socket (`[agent]`).
+    pub agent: crate::agent_access::AgentSettings,
 }
 
 /// Where OAuth requests go.
@@ -451,7 +458,7 @@ impl Config {
                 .unwrap_or(same_origin(&oauth.issuer, ATLASSIAN_ISSUER)),
         };
         let idle_exit = match file.daemon.idle_exit.as_deref() {
-            None => Some(DEFAULT_IDLE_EXIT),
+            None => None,
             Some(raw) => parse_idle_exit(raw).map_err(|detail| ConfigError::Invalid {
                 path: crate::paths::config_file(root),
                 detail,
@@ -478,6 +485,8 @@ impl Config {
             backend: file.credentials.backend.unwrap_or_default(),
             update,
             idle_exit,
+            api: file.api.resolve(&crate::paths::config_file(root))?,
+            agent: file.agent.resolve(),
         })
     }
 }
@@ -651,21 +660,29 @@ mod tests {
     }
 
     #[test]
-    fn idle_exit_defaults_to_thirty_minutes_and_can_be_turned_off() {
+    fn idle_exit_is_off_by_default_and_can_be_set() {
         let load = |text: &str| {
             let file: ConfigFile = toml::from_str(text).unwrap();
             Config::resolve(Path::new("/r"), file, &|_| None).map(|c| c.idle_exit)
         };
-        assert_eq!(load("").unwrap(), Some(DEFAULT_IDLE_EXIT));
+        assert_eq!(load("").unwrap(), None);
         assert_eq!(
             load("[daemon]\nidle_exit = \"2h 5m\"").unwrap(),
             Some(std::time::Duration::from_secs(7500))
         );
         for off in ["0", "off", "never", "0s"] {
-            assert_eq!(load(&format!("[daemon]\nidle_exit = \"{off}\"")).unwrap(), None);
+            assert_eq!(
+                load(&format!("[daemon]\nidle_exit = \"{off}\"")).unwrap(),
+                None
+            );
         }
-        let err = load("[daemon]\nidle_exit = \"soon\"").unwrap_err().to_string();
-        assert!(err.contains("daemon.idle_exit") && err.contains("30m"), "{err}");
+        let err = load("[daemon]\nidle_exit = \"soon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("daemon.idle_exit") && err.contains("30m"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod agent_access;
 pub mod api_token;
 pub mod atomic;
 pub mod audit;

@@ -2,7 +2,8 @@
 //!
 //! Config root: `TWG_CONFIG_DIR`, else `$XDG_CONFIG_HOME/twg`, else `~/.config/twg`
 //! (`%APPDATA%\twg` on Windows). Socket: `TWG_SOCKET`, else `$XDG_RUNTIME_DIR/twg/twgd.sock`,
-//! else `~/.cache/twg/run/twgd.sock` (a directory no other user can create first).
+//! else `~/.cache/twg/run/twgd.sock` (a directory no other user can create first). The
+//! agent socket (`agent.sock`) and the API proxy (`api.sock`) sit beside it.
 
 use std::path::{Path, PathBuf};
 
@@ -120,6 +121,17 @@ pub fn socket_path() -> Result<PathBuf, PathError> {
         return Ok(sock);
     }
     Ok(runtime_dir()?.join("twgd.sock"))
+}
+
+/// The restricted agent socket: `TWG_AGENT_SOCKET`, else `agent.sock` beside the daemon's
+/// main socket (so it shares that socket's verified 0700 directory).
+pub fn agent_socket_path(main_socket: &Path) -> PathBuf {
+    env_path("TWG_AGENT_SOCKET").unwrap_or_else(|| main_socket.with_file_name("agent.sock"))
+}
+
+/// The API proxy's socket: `TWG_API_SOCKET`, else `api.sock` beside the main socket.
+pub fn api_socket_path(main_socket: &Path) -> PathBuf {
+    env_path("TWG_API_SOCKET").unwrap_or_else(|| main_socket.with_file_name("api.sock"))
 }
 
 /// The pidfile that keeps `twgd` single-instance; it sits beside the socket.
@@ -271,6 +283,22 @@ mod tests {
             ensure_private_dir(&file),
             Err(PathError::NotADirectory { .. })
         ));
+    }
+
+    #[test]
+    fn agent_and_api_sockets_sit_beside_the_main_socket() {
+        if std::env::var_os("TWG_AGENT_SOCKET").is_none() {
+            assert_eq!(
+                agent_socket_path(Path::new("/run/u/twg/twgd.sock")),
+                PathBuf::from("/run/u/twg/agent.sock")
+            );
+        }
+        if std::env::var_os("TWG_API_SOCKET").is_none() {
+            assert_eq!(
+                api_socket_path(Path::new("/run/u/twg/twgd.sock")),
+                PathBuf::from("/run/u/twg/api.sock")
+            );
+        }
     }
 
     #[test]

@@ -80,8 +80,31 @@ fn start(dir: PathBuf) -> Option<AuditLog> {
     }
 }
 
-/// Records one `GetToken` hand-out.
+/// Records one `GetToken` hand-out on the main socket.
 pub fn record(audit: &Audit, peer: Peer, client: Option<&ClientInfo>, token: &Secret) {
+    record_via(audit, peer, client, token, Via::default());
+}
+
+/// Where a token went besides the peer: the socket that served it and, for the API proxy,
+/// the request it was sent with (never the query string, which may carry secrets).
+#[derive(Debug, Default)]
+pub struct Via {
+    pub via: Option<&'static str>,
+    /// The agent, when the caller is not `twg` and so sent no [`ClientInfo`].
+    pub agent: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+}
+
+/// Records one hand-out (or, for the proxy, one use of the token on the caller's behalf).
+pub fn record_via(
+    audit: &Audit,
+    peer: Peer,
+    client: Option<&ClientInfo>,
+    token: &Secret,
+    via: Via,
+) {
     let Some(log) = log(audit) else {
         return;
     };
@@ -91,8 +114,12 @@ pub fn record(audit: &Audit, peer: Peer, client: Option<&ClientInfo>, token: &Se
         uid: peer.uid,
         // Read now: the client exits as soon as it has its answer, and then /proc forgets it.
         exe: peer.pid.and_then(exe_of),
-        agent: client.and_then(|c| non_empty(&c.agent)),
+        agent: client.and_then(|c| non_empty(&c.agent)).or(via.agent),
         client_version: client.and_then(|c| non_empty(&c.client_version)),
+        via: via.via.map(str::to_owned),
+        method: via.method,
+        path: via.path,
+        status: via.status,
         ..AuditRecord::now(fingerprint(token))
     };
     match log.tx.try_send(Msg::Record(Box::new(record))) {

@@ -34,11 +34,19 @@ impl pb::twg_daemon_server::TwgDaemon for Service {
             force: false,
         };
         let view = self.daemon.token(need).await.map_err(|e| e.to_status())?;
-        crate::audit::record(
+        let via = crate::audit::Via {
+            via: request
+                .extensions()
+                .get::<crate::agent_socket::ViaAgentSocket>()
+                .map(|_| "agent"),
+            ..Default::default()
+        };
+        crate::audit::record_via(
             &self.daemon.audit,
             peer,
             req.client.as_ref(),
             &view.oauth.access_token,
+            via,
         );
         Ok(Response::new(pb::GetTokenResponse {
             access_token: view.oauth.access_token.expose().to_string(),

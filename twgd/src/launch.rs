@@ -98,6 +98,11 @@ async fn serve(
         Err(e) => return fail(e.to_string(), exit::FAILURE),
     };
     #[cfg(unix)]
+    let extra_sockets = match crate::extra_sockets::bind(&socket, &config) {
+        Ok(bound) => bound,
+        Err(e) => return fail(e.to_string(), exit::FAILURE),
+    };
+    #[cfg(unix)]
     let (listener, bound) = match passed {
         Some(std_listener) => match std_listener
             .set_nonblocking(true)
@@ -134,6 +139,14 @@ async fn serve(
     }
     tracing::info!(socket = %socket.display(), pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), activated, "twgd listening");
     #[cfg(unix)]
+    let extras = match extra_sockets.serve(&daemon) {
+        Ok(extras) => extras,
+        Err(e) => {
+            crate::listen::remove_own_socket(&socket, bound);
+            return fail(e.to_string(), exit::FAILURE);
+        }
+    };
+    #[cfg(unix)]
     crate::activation::notify_ready();
     #[cfg(unix)]
     let opts = crate::server::ServeOptions {
@@ -149,6 +162,8 @@ async fn serve(
         shutdown_signal(),
     )
     .await;
+    #[cfg(unix)]
+    extras.stop().await;
     crate::audit::flush(&daemon.audit, std::time::Duration::from_secs(2));
     // Only the file this twgd bound: a socket the service manager owns, or one it put in
     // our place meanwhile, keeps queuing connections for the next twgd.

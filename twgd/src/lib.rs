@@ -2,8 +2,13 @@
 
 #[cfg(unix)]
 pub mod activation;
+pub mod agent_socket;
+#[cfg(unix)]
+pub mod api_proxy;
 pub mod audit;
 pub mod daemon;
+#[cfg(unix)]
+pub mod extra_sockets;
 pub mod handlers;
 pub mod idle;
 pub mod launch;

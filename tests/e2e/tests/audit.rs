@@ -96,7 +96,7 @@ fn each_hand_out_is_recorded_with_the_callers_pid_and_exe_and_no_token() {
     assert_eq!(records[2]["agent"], "gemini-cli");
     assert_eq!(report["audit_dir"], state_dir(&env).display().to_string());
 
-    // The table: a header, then one row per hand-out with pid, exe, agent and fingerprint.
+    // The table: a header, then one row per hand-out with pid, exe, agent, via and fingerprint.
     let out = env.twg(&["auth", "audit"]);
     let table = text(&out).0;
     let lines: Vec<_> = table.lines().collect();
@@ -112,6 +112,7 @@ fn each_hand_out_is_recorded_with_the_callers_pid_and_exe_and_no_token() {
             pids[2].to_string().as_str(),
             twg.as_str(),
             "gemini-cli",
+            "-", // VIA: the main socket
             fp.as_str()
         ]
     );

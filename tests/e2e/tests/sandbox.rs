@@ -293,7 +293,14 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
         );
         let detail = &err["detail"];
         assert_eq!(detail["config_dir"], cfg.as_str(), "{e}");
-        assert_eq!(detail["socket_path"], env.socket.display().to_string());
+        // The restricted agent socket, not the full one.
+        assert_eq!(
+            detail["socket_path"],
+            env.socket
+                .with_file_name("agent.sock")
+                .display()
+                .to_string()
+        );
         assert_eq!(detail["agent"].as_str(), *agent, "{e}");
         let setting = &detail["agent_setting"];
         match *agent {
@@ -335,10 +342,13 @@ fn without_the_daemon_a_sandboxed_refresh_sends_nothing_and_explains_why() {
             "{stderr}"
         );
         assert!(stderr.contains("Preferred fix"), "{stderr}");
+        // Agents are pointed at the restricted agent socket, never the full one.
+        let agent_socket = env.socket.with_file_name("agent.sock");
         assert!(
-            stderr.contains(&env.socket.display().to_string()),
+            stderr.contains(&agent_socket.display().to_string()),
             "{stderr}"
         );
+        assert!(!stderr.contains("twgd.sock"), "{stderr}");
         if agent.is_some() {
             assert!(
                 stderr.contains(&format!("Alternative: let the agent write {cfg}")),

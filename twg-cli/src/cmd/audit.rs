@@ -83,9 +83,10 @@ impl Cmd {
     }
 }
 
-/// Columns: time, pid, exe, agent, fingerprint; oldest first, so the newest is last.
+/// Columns: time, pid, exe, agent, via (socket, and the proxied request), fingerprint;
+/// oldest first, so the newest is last.
 fn table(records: &[AuditRecord]) -> String {
-    let rows: Vec<[String; 5]> = records
+    let rows: Vec<[String; 6]> = records
         .iter()
         .map(|r| {
             [
@@ -93,11 +94,12 @@ fn table(records: &[AuditRecord]) -> String {
                 r.pid.map_or_else(|| "-".into(), |p| p.to_string()),
                 r.exe.clone().unwrap_or_else(|| "-".into()),
                 r.agent.clone().unwrap_or_else(|| "-".into()),
+                via(r),
                 r.fingerprint.clone(),
             ]
         })
         .collect();
-    let header = ["TIME", "PID", "EXE", "AGENT", "FINGERPRINT"].map(String::from);
+    let header = ["TIME", "PID", "EXE", "AGENT", "VIA", "FINGERPRINT"].map(String::from);
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -118,6 +120,19 @@ fn table(records: &[AuditRecord]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `-` for the main socket, `agent` for the agent socket, `api GET /path 200` for the proxy.
+fn via(r: &AuditRecord) -> String {
+    let mut parts: Vec<String> = r.via.iter().cloned().collect();
+    parts.extend(r.method.iter().cloned());
+    parts.extend(r.path.iter().cloned());
+    parts.extend(r.status.map(|s| s.to_string()));
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -146,14 +161,18 @@ mod tests {
         a.pid = Some(12345);
         a.exe = Some("/usr/local/bin/twg".into());
         a.agent = Some("codex".into());
+        a.via = Some("api".into());
+        a.method = Some("GET".into());
+        a.path = Some("/me".into());
+        a.status = Some(200);
         let mut b = AuditRecord::now("bbbbbbbbbbbb".into());
         b.time = "2025-01-31T09:00:01Z".into();
         let t = table(&[a, b]);
         assert_eq!(
             t,
-            "TIME                  PID    EXE                 AGENT  FINGERPRINT\n\
-             2025-01-31T09:00:00Z  12345  /usr/local/bin/twg  codex  aaaaaaaaaaaa\n\
-             2025-01-31T09:00:01Z  -      -                   -      bbbbbbbbbbbb\n"
+            "TIME                  PID    EXE                 AGENT  VIA              FINGERPRINT\n\
+             2025-01-31T09:00:00Z  12345  /usr/local/bin/twg  codex  api GET /me 200  aaaaaaaaaaaa\n\
+             2025-01-31T09:00:01Z  -      -                   -      -                bbbbbbbbbbbb\n"
         );
     }
 }

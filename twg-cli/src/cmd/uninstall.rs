@@ -96,6 +96,20 @@ fn plan(ctx: &Ctx) -> Result<Plan, CliError> {
     let runtime = twg_common::paths::runtime_dir()?;
     add(runtime.clone(), "runtime directory (daemon socket)");
     let socket = ctx.socket()?;
+    for (path, what) in [
+        (
+            twg_common::paths::agent_socket_path(&socket),
+            "agent socket",
+        ),
+        (
+            twg_common::paths::api_socket_path(&socket),
+            "API proxy socket",
+        ),
+    ] {
+        if path.parent() != Some(runtime.as_path()) {
+            add(path, what);
+        }
+    }
     if socket.parent() != Some(runtime.as_path()) {
         add(twg_common::paths::pid_file(&socket), "daemon pidfile");
         add(socket, "daemon socket");

@@ -79,7 +79,8 @@ pub fn guidance(agent: Option<Agent>, config_root: &Path, socket_path: &Path, os
     let mut preferred_fix = format!(
         "Run the twg daemon outside the sandbox and let the agent talk to it: in a normal \
          terminal, run `twg upkeep enable` (keeps twgd running) or `twg daemon start` (starts \
-         it once).\nThen allow the agent to connect to the daemon socket: {socket}"
+         it once).\nThen give the agent twgd's agent socket, which serves tokens but cannot log \
+         you out, log in or stop twgd: allow it to connect there and set TWG_SOCKET to it: {socket}"
     );
     if let (Some(a), Some(sock)) = (agent, exact_socket)
         && let Some(hint) = snippets::socket_access(a, sock, os)
@@ -111,7 +112,7 @@ pub fn guidance(agent: Option<Agent>, config_root: &Path, socket_path: &Path, os
         agent_setting,
         terminal_fallback,
         warning: "Granting write access lets the agent modify (and read) your credentials; \
-                  that is why the daemon socket is preferred."
+                  that is why the agent socket is preferred."
             .into(),
     }
 }

@@ -10,6 +10,10 @@ pub struct EnableCmd {
     /// Print the service files that would be installed, and change nothing.
     #[arg(long)]
     pub print: bool,
+    /// Also turn on the auth-injecting API proxy on api.sock (writes `proxy = true` under
+    /// `[api]` in config.toml before twgd is restarted).
+    #[arg(long, conflicts_with = "print")]
+    pub api_proxy: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,11 +44,18 @@ impl EnableCmd {
             }
             return Ok(());
         }
+        if self.api_proxy {
+            let path = twg_common::paths::config_file(&ctx.root()?);
+            crate::config_edit::set(&path, "api", "proxy", toml_edit::value(true))?;
+            if !ctx.json {
+                println!("✔ API proxy turned on in {}", path.display());
+            }
+        }
         let summary = enable(ctx).await?;
         if ctx.json {
             println!(
                 "{}",
-                serde_json::json!({ "enabled": true, "service": summary.service, "daemon": summary.daemon, "pid": summary.pid })
+                serde_json::json!({ "enabled": true, "service": summary.service, "daemon": summary.daemon, "pid": summary.pid, "api_proxy": self.api_proxy })
             );
         } else {
             println!("✔ Upkeep enabled: {}", summary.service);
@@ -53,6 +64,13 @@ impl EnableCmd {
                 summary.pid,
                 summary.daemon.display()
             );
+            if self.api_proxy {
+                let api = twg_common::paths::api_socket_path(&ctx.socket()?);
+                println!(
+                    "✔ API proxy: curl --unix-socket {} http://twg/<path>",
+                    api.display()
+                );
+            }
             if let Some(note) = summary.note {
                 println!("! {note}");
             }
