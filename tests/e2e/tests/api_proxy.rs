@@ -2,6 +2,9 @@
 //! socket to a real twgd, which forwards over HTTPS to `twg-test-upstream` on 127.0.0.1
 //! (its test CA trusted through `network.ca_file`). The upstream accepts only a bearer the
 //! dev authorization server still accepts, and logs what reached it.
+//!
+//! Slightly over 400 lines on purpose: every test shares the `Setup` below (upstream, dev
+//! server with the upstream as its site, login, `config.toml`, twgd).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
