@@ -111,7 +111,10 @@ pub fn rendered_files(spec: &ServiceSpec) -> Vec<(&'static str, String)> {
         )]
     } else {
         vec![
-            ("twgd.service", render::systemd_unit(&spec.daemon, &spec.env)),
+            (
+                "twgd.service",
+                render::systemd_unit(&spec.daemon, &spec.env),
+            ),
             ("twgd.socket", render::systemd_socket(&spec.socket)),
             (
                 "twg-upkeep.service",

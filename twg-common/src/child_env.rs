@@ -27,7 +27,12 @@ const PROXY_VARS: &[&str] = &[
 /// The service manager's hand-over to the process it started (socket activation,
 /// readiness). A child that inherited them could take itself for the activated twgd or
 /// report readiness in its name.
-pub const SERVICE_MANAGER_VARS: &[&str] = &["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET"];
+pub const SERVICE_MANAGER_VARS: &[&str] = &[
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "NOTIFY_SOCKET",
+];
 
 /// True when `name=value` must not reach a child.
 pub fn is_secret(name: &str, value: &str) -> bool {

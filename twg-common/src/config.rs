@@ -648,10 +648,18 @@ mod tests {
             Some(std::time::Duration::from_secs(7500))
         );
         for off in ["0", "off", "never", "0s"] {
-            assert_eq!(load(&format!("[daemon]\nidle_exit = \"{off}\"")).unwrap(), None);
+            assert_eq!(
+                load(&format!("[daemon]\nidle_exit = \"{off}\"")).unwrap(),
+                None
+            );
         }
-        let err = load("[daemon]\nidle_exit = \"soon\"").unwrap_err().to_string();
-        assert!(err.contains("daemon.idle_exit") && err.contains("30m"), "{err}");
+        let err = load("[daemon]\nidle_exit = \"soon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("daemon.idle_exit") && err.contains("30m"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -54,7 +54,14 @@ pub async fn run_pipe(
 ) -> Result<(), tonic::transport::Error> {
     let activity = crate::idle::Activity::new();
     let opts = ServeOptions::default();
-    serve_incoming(crate::pipe::incoming(name), daemon, shutdown, opts, activity).await
+    serve_incoming(
+        crate::pipe::incoming(name),
+        daemon,
+        shutdown,
+        opts,
+        activity,
+    )
+    .await
 }
 
 /// Serves connections from `incoming`, with the proactive-refresh and upkeep tasks beside.
@@ -85,9 +92,7 @@ where
         let daemon = daemon.clone();
         async move {
             match opts.idle_exit {
-                Some(limit) => {
-                    crate::idle::wait_idle(daemon, parked_logins, activity, limit).await
-                }
+                Some(limit) => crate::idle::wait_idle(daemon, parked_logins, activity, limit).await,
                 None => std::future::pending().await,
             }
         }

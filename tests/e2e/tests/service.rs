@@ -104,7 +104,10 @@ fn generated_units_pass_systemd_analyze_verify() {
     );
     let upkeep = std::fs::read_to_string(path.with_file_name("twg-upkeep.service")).unwrap();
     assert!(
-        upkeep.contains(&format!("ExecStart=\"{}/current/twg\" upkeep run", install.display())),
+        upkeep.contains(&format!(
+            "ExecStart=\"{}/current/twg\" upkeep run",
+            install.display()
+        )),
         "the timer runs the stable launcher too: {upkeep}"
     );
     let (ok, output) = verify(&path, &runtime(&env));

@@ -65,8 +65,15 @@ fn systemd_socket_activate_serves_twg_auth_token_then_twgd_exits_when_idle() {
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}\n{e}\n{}", activated_log(&env));
     let token: serde_json::Value = serde_json::from_str(o.trim()).unwrap();
-    assert_eq!(token["source"], "daemon", "served by the activated twgd: {token}");
-    assert_eq!(idp.refresh_requests(), 1, "the stale token was refreshed once");
+    assert_eq!(
+        token["source"], "daemon",
+        "served by the activated twgd: {token}"
+    );
+    assert_eq!(
+        idp.refresh_requests(),
+        1,
+        "the stale token was refreshed once"
+    );
     // systemd-socket-activate execs twgd in its own process on the first connection.
     assert_eq!(daemon_pid(&env), Some(proc.pid() as u64));
 
@@ -126,9 +133,11 @@ fn an_activated_twgd_stays_up_while_credentials_wait_to_be_saved() {
         .spawn()
         .unwrap();
     // The rotation is at the server; auth.conf becomes unreplaceable before the answer.
-    wait_until("the refresh to reach the server", Duration::from_secs(20), || {
-        idp.token_requests() > sent
-    });
+    wait_until(
+        "the refresh to reach the server",
+        Duration::from_secs(20),
+        || idp.token_requests() > sent,
+    );
     let pin = PinnedFile::pin(&env.auth_path());
     let out = wait_within(
         Proc { child: refresh },
@@ -183,7 +192,10 @@ fn a_passed_socket_twgd_must_not_serve_is_refused_with_what_to_fix() {
     );
     drop(proc);
     let log = activated_log(&env);
-    assert!(log.contains("is not listening") && log.contains("Accept=yes"), "{log}");
+    assert!(
+        log.contains("is not listening") && log.contains("Accept=yes"),
+        "{log}"
+    );
 
     // A datagram socket.
     let _ = std::fs::remove_file(&env.socket);
@@ -304,7 +316,11 @@ fn after_enable_the_first_token_starts_twgd_through_the_socket_under_systemd() {
         .unwrap()
         .permissions()
         .mode();
-    assert_eq!(mode & 0o777, 0o700, "systemd made the socket directory private");
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "systemd made the socket directory private"
+    );
 
     // Enable started twgd; once it has idled out (exit 0: Restart=on-failure leaves it
     // stopped), nothing runs but the socket.
@@ -346,7 +362,10 @@ fn after_enable_the_first_token_starts_twgd_through_the_socket_under_systemd() {
     // Uninstall takes the socket unit with the rest (`upkeep disable` does the same: service.rs).
     let out = env.twg(&["uninstall", "--dry-run"]);
     let (o, _) = text(&out);
-    assert!(o.contains("twgd.socket") && o.contains("twg-upkeep.timer"), "{o}");
+    assert!(
+        o.contains("twgd.socket") && o.contains("twg-upkeep.timer"),
+        "{o}"
+    );
     let out = env.twg(&["uninstall", "--yes"]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(systemctl(&env, &["is-active", "twgd.socket"]), "inactive");

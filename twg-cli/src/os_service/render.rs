@@ -23,7 +23,11 @@ pub fn systemd_unit(daemon: &Path, env: &[(String, String)]) -> String {
 pub fn systemd_socket(socket: &Path) -> String {
     // ListenStream= takes the rest of the line as the path; only specifiers need escaping.
     let path = socket.to_string_lossy().replace('%', "%%");
-    replace_line(SYSTEMD_SOCKET, "ListenStream=", &format!("ListenStream={path}"))
+    replace_line(
+        SYSTEMD_SOCKET,
+        "ListenStream=",
+        &format!("ListenStream={path}"),
+    )
 }
 
 /// The oneshot unit the upkeep timer starts: `client upkeep run` with `env`.

@@ -161,10 +161,7 @@ pub fn rolled_back(had_previous: bool) {
 
 pub fn disable() -> Result<Disabled, ServiceError> {
     let paths = installed_paths()?;
-    if !paths
-        .iter()
-        .any(|p| std::fs::symlink_metadata(p).is_ok())
-    {
+    if !paths.iter().any(|p| std::fs::symlink_metadata(p).is_ok()) {
         return Ok(Disabled::NotInstalled);
     }
     // Stop and unlink through systemd first (the socket too, or its next connection would
