@@ -8,6 +8,18 @@ use twg_common::error_code::ErrorCode;
 
 /// Sets `[table] key = value` in the `config.toml` at `path` (created if missing).
 pub fn set(path: &Path, table: &str, key: &str, value: toml_edit::Item) -> Result<(), CliError> {
+    edit_table(path, table, |t| {
+        t.insert(key, value);
+    })
+}
+
+/// Edits `[table]` of the `config.toml` at `path` (created if missing) with `change`. A
+/// table left empty is removed; an edit that changes nothing writes nothing.
+pub fn edit_table(
+    path: &Path,
+    table: &str,
+    change: impl FnOnce(&mut dyn toml_edit::TableLike),
+) -> Result<(), CliError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -27,19 +39,26 @@ pub fn set(path: &Path, table: &str, key: &str, value: toml_edit::Item) -> Resul
             ),
         )
     })?;
+    let before = doc.to_string();
     // `[api]` or `api = { … }`: either is edited in place, never replaced.
     if doc.get(table).and_then(|t| t.as_table_like()).is_none() {
         doc[table] = toml_edit::table();
     }
-    doc[table]
-        .as_table_like_mut()
-        .expect("a table now")
-        .insert(key, value);
+    let t = doc[table].as_table_like_mut().expect("a table now");
+    change(t);
+    if t.is_empty() {
+        doc.remove(table);
+    }
+    let after = doc.to_string();
+    if after == before {
+        return Ok(());
+    }
     if let Some(dir) = path.parent() {
         twg_common::paths::ensure_private_dir(dir)?;
     }
-    twg_common::atomic::write_atomic(path, doc.to_string().as_bytes())
+    twg_common::atomic::write_atomic(path, after.as_bytes())
         .map_err(|e| CliError::failure(format!("{e}; nothing else was changed")))?;
+    // The result must still be a valid twg config (e.g. not a value of the wrong type).
     twg_common::config::ConfigFile::load(path)
         .map_err(|e| CliError::new(ErrorCode::ConfigInvalid, e.to_string()))?;
     Ok(())

@@ -4,8 +4,6 @@
 
 use crate::ctx::Ctx;
 use crate::report::CliError;
-use std::path::Path;
-use twg_common::error_code::ErrorCode;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -198,7 +196,13 @@ impl OAuthAppCmd {
             });
         })
         .await?;
-        write_app_config(&config_path, &client_id, self.redirect_uri.as_deref())?;
+        // Kept with the rest of config.toml as it was, comments included.
+        crate::config_edit::edit_table(&config_path, "oauth", |oauth| {
+            oauth.insert("client_id", toml_edit::value(client_id.as_str()));
+            if let Some(uri) = self.redirect_uri.as_deref() {
+                oauth.insert("redirect_uri", toml_edit::value(uri));
+            }
+        })?;
         let config = ctx.config()?;
         let backend = ctx.store(&config);
         if ctx.json {
@@ -226,54 +230,6 @@ impl OAuthAppCmd {
         }
         Ok(())
     }
-}
-
-/// Sets `[oauth] client_id` (and `redirect_uri`) in config.toml, keeping everything else
-/// in the file (comments included) as it was. Atomic, like every twg save.
-fn write_app_config(
-    path: &Path,
-    client_id: &str,
-    redirect_uri: Option<&str>,
-) -> Result<(), CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(CliError::failure(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|_| {
-        CliError::new(
-            ErrorCode::ConfigInvalid,
-            format!(
-                "{} is not valid TOML; fix it (or move it away) and run this again",
-                path.display()
-            ),
-        )
-    })?;
-    // `[oauth]` or `oauth = { … }`: either is edited in place, never replaced.
-    if doc.get("oauth").and_then(|o| o.as_table_like()).is_none() {
-        doc["oauth"] = toml_edit::table();
-    }
-    let oauth = doc["oauth"]
-        .as_table_like_mut()
-        .expect("oauth is a table now");
-    oauth.insert("client_id", toml_edit::value(client_id));
-    if let Some(uri) = redirect_uri {
-        oauth.insert("redirect_uri", toml_edit::value(uri));
-    }
-    if let Some(dir) = path.parent() {
-        twg_common::paths::ensure_private_dir(dir)?;
-    }
-    twg_common::atomic::write_atomic(path, doc.to_string().as_bytes())
-        .map_err(|e| CliError::failure(format!("{e}; nothing else was changed")))?;
-    // The result must still be a valid twg config (e.g. not a client_id of the wrong type).
-    twg_common::config::ConfigFile::load(path)
-        .map_err(|e| CliError::new(ErrorCode::ConfigInvalid, e.to_string()))?;
-    Ok(())
 }
 
 /// Logs in unless already logged in; returns what `--json` reports about it.

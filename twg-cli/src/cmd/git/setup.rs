@@ -12,7 +12,6 @@ use crate::ctx::Ctx;
 use crate::report::CliError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use twg_common::error_code::ErrorCode;
 
 /// The arguments git runs the helper with (after the program).
 const HELPER_ARGS: &str = "auth git-credential";
@@ -221,72 +220,35 @@ fn edit_git_config(
     username: Option<&str>,
     add: bool,
 ) -> Result<(), CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(CliError::failure(format!(
-                "cannot read {}: {e}; check its permissions",
-                path.display()
-            )));
+    crate::config_edit::edit_table(path, "git", |git| {
+        let mut hosts: Vec<String> = git
+            .get("hosts")
+            .and_then(|h| h.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let same = |raw: &str, o: &Origin| Origin::parse_user(raw).is_ok_and(|p| &p == o);
+        for origin in origins.iter().filter(|o| !o.is_cloud()) {
+            hosts.retain(|h| !same(h, origin));
+            if add {
+                hosts.push(origin.as_str().to_string());
+            }
         }
-    };
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|_| {
-        CliError::new(
-            ErrorCode::ConfigInvalid,
-            format!(
-                "{} is not valid TOML; fix it (or move it away) and run this again",
-                path.display()
-            ),
-        )
-    })?;
-    let before = doc.to_string();
-    if doc.get("git").and_then(|g| g.as_table_like()).is_none() {
-        doc["git"] = toml_edit::table();
-    }
-    let git = doc["git"].as_table_like_mut().expect("git is a table now");
-    let mut hosts: Vec<String> = git
-        .get("hosts")
-        .and_then(|h| h.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let same = |raw: &str, o: &Origin| Origin::parse_user(raw).is_ok_and(|p| &p == o);
-    for origin in origins.iter().filter(|o| !o.is_cloud()) {
-        hosts.retain(|h| !same(h, origin));
-        if add {
-            hosts.push(origin.as_str().to_string());
+        if hosts.is_empty() {
+            git.remove("hosts");
+        } else {
+            git.insert(
+                "hosts",
+                toml_edit::value(toml_edit::Array::from_iter(hosts)),
+            );
         }
-    }
-    if hosts.is_empty() {
-        git.remove("hosts");
-    } else {
-        git.insert(
-            "hosts",
-            toml_edit::value(toml_edit::Array::from_iter(hosts)),
-        );
-    }
-    if let Some(u) = username {
-        git.insert("username", toml_edit::value(u.trim()));
-    }
-    if git.is_empty() {
-        doc.remove("git");
-    }
-    let after = doc.to_string();
-    if after == before {
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        twg_common::paths::ensure_private_dir(dir)?;
-    }
-    twg_common::atomic::write_atomic(path, after.as_bytes())
-        .map_err(|e| CliError::failure(format!("{e}; nothing else was changed")))?;
-    twg_common::config::ConfigFile::load(path)
-        .map_err(|e| CliError::new(ErrorCode::ConfigInvalid, e.to_string()))?;
-    Ok(())
+        if let Some(u) = username {
+            git.insert("username", toml_edit::value(u.trim()));
+        }
+    })
 }
 
 #[cfg(test)]
