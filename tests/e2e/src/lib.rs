@@ -304,6 +304,15 @@ impl Env {
         }
     }
 
+    /// The pid of the twgd that answers `twg daemon status`, or `None` when none does.
+    pub fn daemon_pid(&self) -> Option<u64> {
+        let out = self.twg(&["--json", "daemon", "status"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()?["pid"].as_u64()
+    }
+
     pub fn daemon_log_path(&self) -> PathBuf {
         self.dir.path().join("twgd.log")
     }

@@ -245,14 +245,6 @@ fn enable_without_a_user_manager_fails_with_the_real_error_and_leaves_nothing() 
     assert!(!unit_dir.join("twgd.service").exists());
 }
 
-fn daemon_pid(env: &Env) -> Option<u64> {
-    let out = env.twg(&["--json", "daemon", "status"]);
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_str::<serde_json::Value>(text(&out).0.trim()).ok()?["pid"].as_u64()
-}
-
 #[test]
 fn enable_and_disable_with_a_real_user_manager() {
     let env = Env::new("http://127.0.0.1:9");
@@ -304,7 +296,7 @@ fn enable_and_disable_with_a_real_user_manager() {
             .unwrap();
         text(&out).0.trim().parse().unwrap()
     };
-    let pid = daemon_pid(&env).expect("twgd answers");
+    let pid = env.daemon_pid().expect("twgd answers");
     assert_eq!(
         pid,
         main_pid(&env),
@@ -321,7 +313,7 @@ fn enable_and_disable_with_a_real_user_manager() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let restarted = loop {
-        if let Some(p) = daemon_pid(&env).filter(|p| *p != pid) {
+        if let Some(p) = env.daemon_pid().filter(|p| *p != pid) {
             break p;
         }
         assert!(
@@ -347,7 +339,7 @@ fn enable_and_disable_with_a_real_user_manager() {
         !env.socket.exists(),
         "the socket went with its unit, so nothing starts twgd again"
     );
-    assert_eq!(daemon_pid(&env), None, "the service's twgd was stopped");
+    assert_eq!(env.daemon_pid(), None, "the service's twgd was stopped");
     assert!(
         std::fs::read_to_string(env.auth_path())
             .unwrap()

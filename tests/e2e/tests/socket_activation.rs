@@ -43,14 +43,6 @@ fn activated_log(env: &Env) -> String {
     std::fs::read_to_string(env.dir.path().join("activated.log")).unwrap_or_default()
 }
 
-fn daemon_pid(env: &Env) -> Option<u64> {
-    let out = env.twg(&["--json", "daemon", "status"]);
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_str::<serde_json::Value>(text(&out).0.trim()).ok()?["pid"].as_u64()
-}
-
 #[test]
 fn systemd_socket_activate_serves_twg_auth_token_then_twgd_exits_when_idle() {
     let idp = Idp::start(&[]);
@@ -75,7 +67,7 @@ fn systemd_socket_activate_serves_twg_auth_token_then_twgd_exits_when_idle() {
         "the stale token was refreshed once"
     );
     // systemd-socket-activate execs twgd in its own process on the first connection.
-    assert_eq!(daemon_pid(&env), Some(proc.pid() as u64));
+    assert_eq!(env.daemon_pid(), Some(proc.pid() as u64));
 
     // Idle exit: a clean stop, with the socket left to the service manager.
     let out = wait_within(proc, Duration::from_secs(30), "the idle twgd to exit");
@@ -213,7 +205,7 @@ fn a_twgd_started_by_hand_never_exits_when_idle() {
     let env = Env::new("http://127.0.0.1:9");
     write_config(&env, "[daemon]\nidle_exit = \"1s\"\n");
     let mut daemon = env.start_daemon();
-    let pid = daemon_pid(&env).expect("twgd answers");
+    let pid = env.daemon_pid().expect("twgd answers");
     // Three idle periods without a request.
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -221,7 +213,7 @@ fn a_twgd_started_by_hand_never_exits_when_idle() {
         "a twgd nothing would restart must not idle out: {}",
         env.daemon_log()
     );
-    assert_eq!(daemon_pid(&env), Some(pid));
+    assert_eq!(env.daemon_pid(), Some(pid));
 }
 
 #[test]
@@ -236,7 +228,7 @@ fn a_twgd_that_twg_starts_inherits_no_service_manager_hand_over() {
     env.set("LISTEN_FDNAMES", "twgd.socket");
     let out = env.twg(&["daemon", "start"]);
     assert!(out.status.success(), "{:?}", text(&out));
-    let pid = daemon_pid(&env).expect("twgd answers");
+    let pid = env.daemon_pid().expect("twgd answers");
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let environ = String::from_utf8_lossy(&environ);
     for var in ["NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_FDNAMES="] {
@@ -256,7 +248,7 @@ fn a_twgd_that_twg_starts_inherits_no_service_manager_hand_over() {
 fn an_activated_twgd_beside_a_hand_started_one_exits_and_neither_removes_the_managers_socket() {
     let env = Env::new("http://127.0.0.1:9");
     let mut by_hand = env.start_daemon();
-    let first = daemon_pid(&env).expect("twgd answers");
+    let first = env.daemon_pid().expect("twgd answers");
     // The service manager takes the path over (as systemd does when its socket unit starts
     // while a twgd runs), and activates a second twgd on the next connection.
     std::fs::remove_file(&env.socket).unwrap();
@@ -343,7 +335,7 @@ fn after_enable_the_first_token_starts_twgd_through_the_socket_under_systemd() {
     assert_eq!(idp.refresh_requests(), 1);
     let started = main_pid(&env);
     assert_ne!(started, 0, "systemd started twgd for the connection");
-    assert_eq!(daemon_pid(&env), Some(started));
+    assert_eq!(env.daemon_pid(), Some(started));
     // Type=notify: "active" only once twgd said READY=1 (else "activating" until a timeout).
     wait_until("twgd's READY=1", Duration::from_secs(10), || {
         systemctl(&env, &["is-active", "twgd.service"]) == "active"
@@ -373,7 +365,7 @@ fn after_enable_the_first_token_starts_twgd_through_the_socket_under_systemd() {
     assert!(!unit_dir.join("twgd.socket").exists());
     assert!(!unit_dir.join("sockets.target.wants/twgd.socket").exists());
     assert!(!env.socket.exists());
-    assert_eq!(daemon_pid(&env), None);
+    assert_eq!(env.daemon_pid(), None);
     assert!(
         Command::new("kill")
             .args(["-0", &again.to_string()])
