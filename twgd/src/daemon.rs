@@ -52,6 +52,10 @@ pub struct Daemon {
     cache: RwLock<Option<Cached>>,
     /// Single flight: one refresh at a time, whoever asks.
     refresh_gate: tokio::sync::Mutex<()>,
+    /// Set once shutdown holds the gate: a request that reaches the gate afterwards (from
+    /// the agent or API socket, which stop after the main server) must not start a refresh
+    /// that the exiting process would cut off after the final save.
+    stopping: std::sync::atomic::AtomicBool,
     /// Completed flights; a request that waited on the gate while this moved takes the
     /// flight's result instead of starting another.
     flights: AtomicU64,
@@ -72,6 +76,7 @@ impl Daemon {
             engine,
             cache: RwLock::new(None),
             refresh_gate: tokio::sync::Mutex::new(()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             flights: AtomicU64::new(0),
             last_flight_error: Mutex::new(None),
             info: Mutex::new(RefreshInfo::default()),
@@ -224,6 +229,14 @@ impl Daemon {
                 return Err(e);
             }
         }
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(EngineError::Replayed {
+                code: twg_common::error_code::ErrorCode::Temporary,
+                message: "twgd is stopping, so it starts no refresh: nothing was sent and your \
+                          credentials are unchanged; retry in a moment"
+                    .into(),
+            });
+        }
         let result = self.refresh_now(need).await;
         *self.last_flight_error.lock().expect("flight lock") =
             result.as_ref().err().map(EngineError::replay);
@@ -300,8 +313,11 @@ impl Daemon {
     /// Waits for a refresh in flight and keeps new ones from starting while the guard lives.
     /// Shutdown holds it before stopping tasks: a refresh cut off between the token request
     /// and the save would lose the rotated refresh token.
+    /// From then on no refresh starts in this process (see `stopping`).
     pub async fn quiesce(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.refresh_gate.lock().await
+        let gate = self.refresh_gate.lock().await;
+        self.stopping.store(true, Ordering::SeqCst);
+        gate
     }
 
     /// True while a refresh holds the single-flight gate (idle exit waits for it).
