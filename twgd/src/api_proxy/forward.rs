@@ -178,7 +178,12 @@ fn upstream_url(base: &str, path_and_query: &str) -> Option<reqwest::Url> {
     let url = reqwest::Url::parse(&format!("{base}{path_and_query}")).ok()?;
     let same_origin = url.origin() == base_url.origin();
     let prefix = base_url.path().trim_end_matches('/');
-    (same_origin && url.path().starts_with(prefix)).then_some(url)
+    // Whole segments only: `/ex/jira/abc` must not admit `/../abcdef` (= `/ex/jira/abcdef`).
+    let under = url
+        .path()
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    (same_origin && under).then_some(url)
 }
 
 fn site_url(proxy: &Proxy) -> Option<String> {
@@ -278,5 +283,9 @@ mod tests {
         assert!(upstream_url(base, "@evil.example/x").is_none());
         assert!(upstream_url(base, "/../../admin").is_none());
         assert!(upstream_url("https://api.example.com", "/me").is_some());
+        // A sibling path sharing the prefix's characters is outside the base.
+        assert!(upstream_url(base, "/../jiraother/x").is_none());
+        assert!(upstream_url(base, "/%2e%2e/jiraother/x").is_none());
+        assert!(upstream_url(base, "").is_none());
     }
 }
