@@ -11,6 +11,8 @@ mod fast_args;
 mod notify;
 mod os_service;
 mod path_check;
+// Release signatures are checked by `twg update`, which installs in place on Unix only.
+#[cfg(unix)]
 mod release_signature;
 mod report;
 mod ui;

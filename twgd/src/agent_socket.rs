@@ -10,13 +10,12 @@
 //! someone decides here whether agents may call it.
 
 use crate::handlers::Service;
-use std::future::Future;
 use std::path::PathBuf;
 use tonic::{Request, Response, Status};
 use twg_common::agent_access::AgentSettings;
 use twg_common::error_code::ErrorCode;
 use twg_common::rpc::pb;
-use twg_common::rpc::pb::twg_daemon_server::{TwgDaemon, TwgDaemonServer};
+use twg_common::rpc::pb::twg_daemon_server::TwgDaemon;
 
 /// Put in a request's extensions by the agent socket, so the audit log can say so.
 #[derive(Debug, Clone, Copy)]
@@ -126,8 +125,9 @@ impl TwgDaemon for AgentService {
 pub async fn run(
     listener: tokio::net::UnixListener,
     service: AgentService,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    use twg_common::rpc::pb::twg_daemon_server::TwgDaemonServer;
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     tonic::transport::Server::builder()
         .http2_keepalive_interval(None)

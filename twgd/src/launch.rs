@@ -127,6 +127,7 @@ async fn serve(
         },
     };
     remove_stray_temp_files(&root);
+    #[cfg(unix)]
     let idle_exit = config.idle_exit.filter(|_| activated);
     let store = Store::new(&root, config.backend);
     let daemon = Arc::new(Daemon::new(Engine::new(store, config), socket.clone()));

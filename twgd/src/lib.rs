@@ -24,4 +24,6 @@ pub mod server;
 pub mod session;
 pub mod upkeep_timer;
 
-pub use server::{ServeOptions, run, run_with};
+pub use server::ServeOptions;
+#[cfg(unix)]
+pub use server::{run, run_with};

@@ -1,6 +1,7 @@
 //! Defence in depth on the socket: every request's peer uid must be the daemon's own.
 
 use tonic::{Request, Status};
+#[cfg(unix)]
 use twg_common::error_code::ErrorCode;
 
 /// The peer of a request, as seen by the kernel (SO_PEERCRED).

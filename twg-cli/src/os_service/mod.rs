@@ -57,6 +57,7 @@ pub enum ServiceError {
         source: std::io::Error,
     },
     #[error("cannot remove {path}: {source}")]
+    #[cfg_attr(windows, allow(dead_code))]
     Remove {
         path: PathBuf,
         source: std::io::Error,

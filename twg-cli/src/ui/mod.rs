@@ -17,6 +17,7 @@ pub fn decorate() -> bool {
 }
 
 /// A byte-count progress bar on stderr when [`decorate`] allows one.
+#[cfg(unix)]
 pub fn progress_bytes(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
     if !decorate() {
         return None;

@@ -2,10 +2,14 @@
 //! the new build once, switch `current`, re-point the launchers, prune old versions.
 
 use super::Installed;
+#[cfg(unix)]
 use super::download::download;
 use crate::ctx::Ctx;
-use crate::os_service::layout::{Layout, exe};
+use crate::os_service::layout::Layout;
+#[cfg(unix)]
+use crate::os_service::layout::exe;
 use crate::report::CliError;
+#[cfg(unix)]
 use std::path::Path;
 use twg_common::error_code::ErrorCode;
 use twg_common::manifest::Asset;
@@ -163,6 +167,7 @@ pub(super) async fn install(
 }
 
 /// Leftovers of an interrupted update (SIGKILL skips temp-file cleanup). Called under the lock.
+#[cfg(unix)]
 fn remove_stale_temps(versions: &Path) {
     let Ok(rd) = std::fs::read_dir(versions) else {
         return;
@@ -266,6 +271,7 @@ fn ensure_launchers(layout: &Layout) -> Vec<String> {
 }
 
 /// Keeps the new and the previous version; older ones go.
+#[cfg(unix)]
 fn prune(layout: &Layout, new: &str, previous: Option<&str>) -> Vec<String> {
     let running_dir = std::env::current_exe()
         .ok()

@@ -14,6 +14,8 @@ use std::time::Duration;
 use twg_common::error_code::ErrorCode;
 use twg_common::manifest::{self, UpdateSettings, Version};
 
+// Only Unix installs a release in place (see install.rs).
+#[cfg(unix)]
 mod download;
 mod install;
 pub(crate) mod packaged;
