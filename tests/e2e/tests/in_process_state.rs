@@ -769,3 +769,47 @@ async fn an_unreadable_auth_conf_is_not_reported_as_unsaved_credentials() {
     assert_eq!(d.unsaved(), None, "no rotation is held anywhere");
     assert_eq!(d.final_save().await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_refresh_starts_once_shutdown_has_held_the_gate() {
+    // The agent and API sockets stop after the main server's final save: a request that
+    // reaches the gate then (an API-proxy retry after a 401 forces a refresh) must not spend
+    // the refresh token in a process that is about to exit without saving again.
+    let idp = Idp::start(&["--reuse-leeway", "0"]);
+    let (env, clock) = logged_in(&idp);
+    let d = unserved(&env, &clock);
+    let (access, refresh) = (env.access_token(), env.refresh_token());
+    drop(d.quiesce().await);
+    idp.reset_counters();
+    let forced = d
+        .token(Need {
+            min_valid: None,
+            force: true,
+        })
+        .await
+        .expect_err("a forced refresh is refused while stopping");
+    assert_eq!(
+        forced.code(),
+        twg_common::error_code::ErrorCode::Temporary,
+        "{forced}"
+    );
+    assert!(forced.to_string().contains("retry"), "{forced}");
+    // An expired token cannot be served without a refresh: refused the same way.
+    clock.advance(3_700);
+    let expired = d
+        .token(need(None))
+        .await
+        .expect_err("no refresh for an expired token either");
+    assert_eq!(
+        expired.code(),
+        twg_common::error_code::ErrorCode::Temporary,
+        "{expired}"
+    );
+    assert_eq!(idp.refresh_requests(), 0, "nothing was sent");
+    assert_eq!((env.access_token(), env.refresh_token()), (access, refresh));
+    assert_eq!(
+        idp.refresh_token_state(&env.refresh_token())["state"],
+        "current",
+        "the stored refresh token is still the live one"
+    );
+}
