@@ -7,7 +7,9 @@
 # credential helper's tests, with git http-backend), curl (the conformance kit's self test),
 # Node.js >= 20 with npm, and the npm packages of tests/conformance (oidc-provider,
 # playwright-core); for the completions, man pages and the Debian package: zsh, fish,
-# man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
+# man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb; python3 (plistlib reads back the
+# LaunchAgent plist); for the Apple cross-check (scripts/check-macos.sh): clang, llvm
+# (llvm-ar) and the Rust targets aarch64-apple-darwin and x86_64-apple-darwin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,8 @@ for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session
             nsenter:util-linux git:git strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils curl:curl \
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
             notify-send:libnotify-bin gdbus:libglib2.0-bin zsh:zsh fish:fish man:man-db \
-            lintian:lintian dpkg-shlibdeps:dpkg-dev gzip:gzip; do
+            lintian:lintian dpkg-shlibdeps:dpkg-dev gzip:gzip python3:python3 \
+            clang:clang llvm-ar:llvm; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,6 +50,11 @@ fi
 if [ ! -d tests/conformance/node_modules/oidc-provider ] || [ ! -d tests/conformance/node_modules/playwright-core ]; then
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The Apple targets of scripts/check-macos.sh (the standard library only; nothing is linked).
+for target in aarch64-apple-darwin x86_64-apple-darwin; do
+  rustup target list --installed | grep -x "$target" >/dev/null || rustup target add "$target"
+done
 
 # cargo-machete finds dependencies no code uses (scripts/test.sh fails on any).
 command -v cargo-machete >/dev/null 2>&1 || cargo install cargo-machete --locked --quiet

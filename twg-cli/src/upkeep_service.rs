@@ -6,9 +6,10 @@
 use crate::ctx::Ctx;
 use crate::os_service::{self, Disabled, ServiceError, ServiceSpec, layout::Layout};
 use crate::report::CliError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use twg_common::error_code::ErrorCode;
+use twg_common::platform::Platform;
 
 /// Non-secret variables the service inherits from the enabling shell, so the daemon talks
 /// to the same servers the client does (secrets such as TWG_TOKEN are never copied).
@@ -125,6 +126,19 @@ pub fn rendered_files(spec: &ServiceSpec) -> Vec<(&'static str, String)> {
     }
 }
 
+/// Where to read why the service's twgd failed: systemd keeps its stderr in the journal,
+/// launchd appends it to the plist's `StandardErrorPath`, and Task Scheduler keeps none.
+fn why_twgd_failed(p: Platform, daemon: &Path, log: &Path) -> String {
+    match p {
+        Platform::Linux => "See why twgd failed: `journalctl --user -u twgd`".to_string(),
+        Platform::MacOs => format!("See why twgd failed in {}", log.display()),
+        Platform::Windows => format!(
+            "See why twgd failed: run `{}` in a terminal, where it prints its errors",
+            daemon.display()
+        ),
+    }
+}
+
 /// What a successful enable set up.
 #[derive(Debug)]
 pub struct Enabled {
@@ -177,8 +191,8 @@ pub async fn enable(ctx: &Ctx) -> Result<Enabled, CliError> {
             "the service started but twgd did not answer within 10 s, so upkeep was disabled again",
         );
         err.text = Some(format!(
-            "See why twgd failed: `journalctl --user -u twgd` (Linux) or {}; then run `twg upkeep enable` again.",
-            spec.log.display()
+            "{}; then run `twg upkeep enable` again.",
+            why_twgd_failed(Platform::CURRENT, &spec.daemon, &spec.log)
         ));
         return Err(err);
     };
@@ -245,4 +259,27 @@ pub fn reinstall_and_restart(ctx: &Ctx) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .commit();
     os_service::restart().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_where_each_service_manager_keeps_twgds_errors() {
+        let daemon = Path::new("/opt/twg/twgd");
+        let log = Path::new("/Users/u/.local/state/twg/twgd.log");
+        assert_eq!(
+            why_twgd_failed(Platform::Linux, daemon, log),
+            "See why twgd failed: `journalctl --user -u twgd`"
+        );
+        assert_eq!(
+            why_twgd_failed(Platform::MacOs, daemon, log),
+            "See why twgd failed in /Users/u/.local/state/twg/twgd.log"
+        );
+        assert_eq!(
+            why_twgd_failed(Platform::Windows, daemon, log),
+            "See why twgd failed: run `/opt/twg/twgd` in a terminal, where it prints its errors"
+        );
+    }
 }

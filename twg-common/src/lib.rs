@@ -9,6 +9,8 @@ pub mod atomic;
 pub mod audit;
 pub mod child_env;
 pub mod config;
+#[cfg(target_os = "macos")]
+pub mod darwin;
 pub mod engine;
 pub mod error;
 pub mod error_code;
@@ -19,6 +21,7 @@ pub mod logout;
 pub mod manifest;
 pub mod oauth;
 pub mod paths;
+pub mod platform;
 pub mod preflight;
 pub mod recovery;
 pub mod rpc;

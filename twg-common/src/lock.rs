@@ -3,6 +3,7 @@
 //! It is an advisory `flock` on `auth.conf.lock` beside `auth.conf` (fs4). The kernel
 //! releases it when the holder dies, even by SIGKILL, so a crash never wedges other processes.
 
+use crate::platform::Platform;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,9 +26,23 @@ pub enum LockError {
         source: std::io::Error,
     },
     #[error(
-        "timed out after {waited:?} waiting for the lock {path}; another twg process holds it. Retry, or find it with `fuser {path}`"
+        "timed out after {waited:?} waiting for the lock {path}; another twg process holds it. Retry, or {}",
+        find_holder(Platform::CURRENT, path)
     )]
     Timeout { path: PathBuf, waited: Duration },
+}
+
+/// How to find the process that holds the lock file, with the tool of `platform`.
+fn find_holder(platform: Platform, path: &Path) -> String {
+    match platform {
+        Platform::Linux => format!("find it with `fuser {}`", path.display()),
+        Platform::MacOs => format!("find it with `lsof {}`", path.display()),
+        // Windows has no such command-line tool; Resource Monitor searches open handles.
+        Platform::Windows => format!(
+            "find it in Resource Monitor (CPU tab, Associated Handles, search for {}) and end it",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+    }
 }
 
 /// Holds the exclusive lock until dropped.
@@ -148,5 +163,38 @@ mod tests {
         assert!(matches!(err, LockError::Timeout { .. }));
         drop(first);
         assert!(try_lock(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn timeout_names_the_tool_of_the_platform() {
+        let path = Path::new("/home/u/.config/twg/auth.conf.lock");
+        assert_eq!(
+            find_holder(Platform::Linux, path),
+            "find it with `fuser /home/u/.config/twg/auth.conf.lock`"
+        );
+        assert_eq!(
+            find_holder(Platform::MacOs, path),
+            "find it with `lsof /home/u/.config/twg/auth.conf.lock`"
+        );
+        assert_eq!(
+            find_holder(
+                Platform::Windows,
+                // Forward slashes: a separator on every platform the test runs on.
+                Path::new("C:/Users/u/AppData/Roaming/twg/auth.conf.lock")
+            ),
+            "find it in Resource Monitor (CPU tab, Associated Handles, search for auth.conf.lock) and end it"
+        );
+        let err = LockError::Timeout {
+            path: path.to_path_buf(),
+            waited: Duration::from_secs(45),
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "timed out after 45s waiting for the lock {}; another twg process holds it. Retry, or {}",
+                path.display(),
+                find_holder(Platform::CURRENT, path)
+            )
+        );
     }
 }

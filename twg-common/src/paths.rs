@@ -145,8 +145,8 @@ pub fn pid_file(socket: &Path) -> PathBuf {
 /// `<cache>/twg/run` under the user's home (`~/.cache`, or `~/Library/Caches` on macOS).
 /// Not the shared temp directory: there another user could create the directory first
 /// and plant a socket (ssh without a PAM session, `su`, cron and containers often lack
-/// `XDG_RUNTIME_DIR`). Only without a home does it fall back to `<tmp>/twg-<uid>`, which is
-/// verified for owner and mode before use.
+/// `XDG_RUNTIME_DIR`). Only without a home does it fall back to a temp directory, see
+/// [`temp_fallback`].
 pub fn runtime_dir() -> Result<PathBuf, PathError> {
     if let Some(xdg) = env_path("XDG_RUNTIME_DIR").filter(|p| p.is_absolute()) {
         return Ok(xdg.join("twg"));
@@ -157,12 +157,41 @@ pub fn runtime_dir() -> Result<PathBuf, PathError> {
     #[cfg(unix)]
     {
         let uid = rustix::process::geteuid().as_raw();
-        Ok(std::env::temp_dir().join(format!("twg-{uid}")))
+        Ok(temp_fallback(env_path("TMPDIR"), user_temp_dir, uid))
     }
     #[cfg(not(unix))]
     {
         Ok(std::env::temp_dir().join("twg"))
     }
+}
+
+/// `<tmp>/twg-<uid>`, verified for owner and mode before use. `<tmp>` is `TMPDIR` when set;
+/// without it (ssh and sudo on macOS drop it) the user's own temp directory when the system
+/// has one (macOS: `/var/folders/…/T`, mode 0700, so no other user can create the directory
+/// first), and only then the shared `/tmp`. Not `std::env::temp_dir`: its fallback is
+/// documented as subject to change, and when it fails it quietly returns `/tmp`.
+#[cfg(unix)]
+fn temp_fallback(
+    tmpdir: Option<PathBuf>,
+    user_temp: impl FnOnce() -> Option<PathBuf>,
+    uid: u32,
+) -> PathBuf {
+    tmpdir
+        .filter(|p| p.is_absolute())
+        .or_else(user_temp)
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join(format!("twg-{uid}"))
+}
+
+/// The per-user temporary directory of the system, where it has one.
+#[cfg(target_os = "macos")]
+fn user_temp_dir() -> Option<PathBuf> {
+    crate::darwin::user_temp_dir()
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn user_temp_dir() -> Option<PathBuf> {
+    None
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -299,6 +328,30 @@ mod tests {
                 PathBuf::from("/run/u/twg/api.sock")
             );
         }
+    }
+
+    #[test]
+    fn temp_fallback_prefers_tmpdir_then_the_users_own_temp_then_tmp() {
+        let user_temp = || Some(PathBuf::from("/var/folders/zz/abc_123/T/"));
+        // ssh or sudo on macOS: no TMPDIR, so the per-user directory, never the shared /tmp.
+        assert_eq!(
+            temp_fallback(None, user_temp, 501),
+            PathBuf::from("/var/folders/zz/abc_123/T/twg-501")
+        );
+        assert_eq!(
+            temp_fallback(Some(PathBuf::from("/private/t")), user_temp, 501),
+            PathBuf::from("/private/t/twg-501")
+        );
+        // A relative TMPDIR would move with the working directory.
+        assert_eq!(
+            temp_fallback(Some(PathBuf::from("rel")), user_temp, 501),
+            PathBuf::from("/var/folders/zz/abc_123/T/twg-501")
+        );
+        // Linux, or confstr failed: the shared /tmp, whose twg-<uid> is verified before use.
+        assert_eq!(
+            temp_fallback(None, || None, 1000),
+            PathBuf::from("/tmp/twg-1000")
+        );
     }
 
     #[test]

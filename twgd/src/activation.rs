@@ -103,13 +103,26 @@ fn check_listening(listener: &UnixListener) -> Result<(), ActivationError> {
             });
         }
     }
-    match sockopt::socket_acceptconn(listener) {
+    match is_listening(listener) {
         Ok(true) => Ok(()),
         Ok(false) => Err(ActivationError::NotListening),
         Err(e) => Err(ActivationError::NotUnixStream {
             source: std::io::Error::from(e),
         }),
     }
+}
+
+#[cfg(not(target_vendor = "apple"))]
+fn is_listening(listener: &UnixListener) -> rustix::io::Result<bool> {
+    rustix::net::sockopt::socket_acceptconn(listener)
+}
+
+/// Apple declares `SO_ACCEPTCONN` but does not implement it. Nothing is lost: launchd hands
+/// sockets over through `launch_activate_socket`, never `LISTEN_FDS`, so on macOS only a
+/// hand-made environment reaches this, and tonic's first accept reports a wrong socket.
+#[cfg(target_vendor = "apple")]
+fn is_listening(_listener: &UnixListener) -> rustix::io::Result<bool> {
+    Ok(true)
 }
 
 impl Passed {

@@ -112,7 +112,7 @@ pub fn record_via(
     let record = AuditRecord {
         pid: peer.pid,
         uid: peer.uid,
-        // Read now: the client exits as soon as it has its answer, and then /proc forgets it.
+        // Read now: the client exits as soon as it has its answer, and then the kernel forgets it.
         exe: peer.pid.and_then(exe_of),
         agent: client.and_then(|c| non_empty(&c.agent)).or(via.agent),
         client_version: client.and_then(|c| non_empty(&c.client_version)),
@@ -169,15 +169,16 @@ pub fn flush(audit: &Audit, timeout: Duration) {
     }
 }
 
-/// How long a pid's executable is remembered. Reading `/proc/<pid>/exe` costs a few
-/// microseconds, a third of a whole GetToken, and a busy client asks many times a second.
-/// The kernel hands out pids in order, so a pid can only name another program after
-/// `pid_max` (32768 by default) new processes or threads: not within this window.
-#[cfg(target_os = "linux")]
+/// How long a pid's executable is remembered. Reading it (`/proc/<pid>/exe`,
+/// `proc_pidpath`) costs a few microseconds, a third of a whole GetToken, and a busy client
+/// asks many times a second. The kernel hands out pids in order, so a pid can only name
+/// another program after `pid_max` (32768 on Linux, 99999 on macOS by default) new
+/// processes: not within this window.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 const EXE_TTL: Duration = Duration::from_millis(100);
 
 /// The peer's executable. `None` when the process is gone or not ours to inspect.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 fn exe_of(pid: i32) -> Option<String> {
     use std::cell::RefCell;
     use std::collections::HashMap;
@@ -190,9 +191,7 @@ fn exe_of(pid: i32) -> Option<String> {
         {
             return exe.clone();
         }
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned());
+        let exe = read_exe(pid).map(|p| p.to_string_lossy().into_owned());
         if map.len() >= 1024 {
             map.retain(|_, (_, at)| now.duration_since(*at) < EXE_TTL);
         }
@@ -201,7 +200,18 @@ fn exe_of(pid: i32) -> Option<String> {
     })
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "linux")]
+fn read_exe(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// macOS has no /proc; the peer's pid comes from `LOCAL_PEEREPID` (tokio's peer_cred).
+#[cfg(target_os = "macos")]
+fn read_exe(pid: i32) -> Option<PathBuf> {
+    twg_common::darwin::process_path(pid)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn exe_of(_pid: i32) -> Option<String> {
     None
 }

@@ -4,7 +4,8 @@ use tonic::{Request, Status};
 #[cfg(unix)]
 use twg_common::error_code::ErrorCode;
 
-/// The peer of a request, as seen by the kernel (SO_PEERCRED).
+/// The peer of a request, as seen by the kernel (Linux: SO_PEERCRED; macOS: getpeereid and
+/// LOCAL_PEEREPID, through tokio).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Peer {
     pub uid: Option<u32>,

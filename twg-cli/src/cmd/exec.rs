@@ -14,6 +14,7 @@ use crate::report::CliError;
 use std::ffi::{OsStr, OsString};
 use std::process::Command;
 use twg_common::error_code::ErrorCode;
+use twg_common::platform::Platform;
 
 /// The access token, for the child only.
 pub const TOKEN_VAR: &str = "TWG_OAUTH_ACCESS_TOKEN";
@@ -75,25 +76,52 @@ impl Cmd {
 /// exist, 126 when it exists but cannot be run.
 fn launch_error(program: &OsStr, e: std::io::Error) -> CliError {
     let name = program.to_string_lossy();
+    let p = Platform::CURRENT;
     if e.kind() == std::io::ErrorKind::NotFound {
         return CliError::new(
             ErrorCode::ExecNotFound,
             format!(
                 "cannot run `{name}`: command not found ({e}); check its name and your PATH, or give \
-                 its full path (a script's `#!` interpreter must exist too)"
+                 its full path{}",
+                not_found_note(p)
             ),
         );
     }
-    let fix = if e.kind() == std::io::ErrorKind::PermissionDenied {
-        "make it executable (`chmod +x`), or run it through its interpreter (`twg exec -- sh SCRIPT`)"
-    } else {
-        "check that it is a program for this system, or run it through its interpreter \
-         (`twg exec -- sh SCRIPT`)"
-    };
     CliError::new(
         ErrorCode::ExecNotExecutable,
-        format!("cannot run `{name}`: {e}; {fix}"),
+        format!(
+            "cannot run `{name}`: {e}; {}",
+            not_runnable_fix(p, e.kind() == std::io::ErrorKind::PermissionDenied)
+        ),
     )
+}
+
+/// On Unix a script's `#!` line names a program that must exist too.
+fn not_found_note(p: Platform) -> &'static str {
+    match p {
+        Platform::Linux | Platform::MacOs => " (a script's `#!` interpreter must exist too)",
+        Platform::Windows => {
+            " (a script runs through its interpreter: `twg exec -- cmd /c SCRIPT.cmd`)"
+        }
+    }
+}
+
+/// What to do when the program exists but the system would not start it.
+fn not_runnable_fix(p: Platform, permission_denied: bool) -> &'static str {
+    match (p, permission_denied) {
+        (Platform::Linux | Platform::MacOs, true) => {
+            "make it executable (`chmod +x`), or run it through its interpreter (`twg exec -- sh SCRIPT`)"
+        }
+        (Platform::Linux | Platform::MacOs, false) => {
+            "check that it is a program for this system, or run it through its interpreter \
+             (`twg exec -- sh SCRIPT`)"
+        }
+        // Windows starts only executables; scripts go through their interpreter.
+        (Platform::Windows, _) => {
+            "check that it is a Windows program (.exe), or run it through its interpreter \
+             (`twg exec -- cmd /c SCRIPT.cmd`, `twg exec -- powershell -File SCRIPT.ps1`)"
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -125,5 +153,26 @@ mod platform {
             .map_err(|e| CliError::failure(format!("waiting for the command failed: {e}")))?
             .map_err(|e| CliError::failure(format!("waiting for the command failed: {e}")))?;
         std::process::exit(status.code().unwrap_or(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_advice_fits_the_platform() {
+        for p in [Platform::Linux, Platform::MacOs] {
+            assert!(not_runnable_fix(p, true).starts_with("make it executable (`chmod +x`)"));
+            assert!(not_runnable_fix(p, false).contains("`twg exec -- sh SCRIPT`"));
+            assert!(not_found_note(p).contains("`#!`"));
+        }
+        let w = Platform::Windows;
+        for denied in [true, false] {
+            let fix = not_runnable_fix(w, denied);
+            assert!(fix.contains("`twg exec -- cmd /c SCRIPT.cmd`"), "{fix}");
+            assert!(!fix.contains("chmod") && !fix.contains(" sh "), "{fix}");
+        }
+        assert!(!not_found_note(w).contains("#!"));
     }
 }

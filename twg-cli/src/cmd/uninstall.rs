@@ -315,7 +315,7 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<(), CliError> {
             eprintln!("! {p}");
         }
         if let Some(exe) = &leftover {
-            if crate::cmd::update::packaged::is_package_path(exe) {
+            if cfg!(target_os = "linux") && crate::cmd::update::packaged::is_package_path(exe) {
                 println!(
                     "  This twg binary ({}) belongs to the twg Debian package; remove it with `sudo apt remove twg`.",
                     exe.display()

@@ -101,15 +101,27 @@ pub fn task_xml(daemon: &Path, user: &str) -> String {
     )
 }
 
+/// Fills each `{{NAME}}` of `template` in one pass over the template, so a value that itself
+/// contains `{{LOG}}` (an environment value, a path) is copied as it is, never filled again.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        out = out.replace(key, value);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        match values.iter().find(|(key, _)| rest.starts_with(key)) {
+            Some((key, value)) => {
+                out.push_str(value);
+                rest = &rest[key.len()..];
+            }
+            None => {
+                debug_assert!(false, "unfilled placeholder in a service template");
+                out.push_str("{{");
+                rest = &rest[2..];
+            }
+        }
     }
-    debug_assert!(
-        !out.contains("{{"),
-        "unfilled placeholder in a service template"
-    );
+    out.push_str(rest);
     out
 }
 
@@ -132,6 +144,8 @@ fn systemd_quote(value: &str) -> String {
     out
 }
 
+/// Escapes text for XML element content. A carriage return is written as a character
+/// reference, because an XML parser turns a literal one (or CR LF) into LF.
 fn xml_escape(value: &str) -> String {
     value
         .replace('&', "&amp;")
@@ -139,7 +153,11 @@ fn xml_escape(value: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+        .replace('\r', "&#13;")
 }
+
+#[cfg(test)]
+mod plist_check;
 
 #[cfg(test)]
 mod tests {

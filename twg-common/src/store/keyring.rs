@@ -12,8 +12,10 @@
 //! must not hang `twg auth token`. There is never a fallback to plaintext.
 
 use super::format::{self, AuthFile, BitbucketSection};
+use super::keyring_advice as advice;
 use super::{Credentials, Store, StoreError};
 use crate::config::BackendKind;
+use crate::platform::Platform;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -110,10 +112,12 @@ fn user_error(store: &Store, op: &str, f: Failure) -> StoreError {
     );
     StoreError::Keyring(match f {
         Failure::Unavailable(d) => format!(
-            "cannot {op}: no Secret Service on the session bus ({d}); start gnome-keyring or KeePassXC, {switch}"
+            "cannot {op}: {}, {switch}",
+            advice::unavailable(Platform::CURRENT, &d)
         ),
         Failure::Locked(d) => format!(
-            "cannot {op}: the keyring is locked or refused access ({d}); unlock it (e.g. log in to the desktop session) and retry, {switch}"
+            "cannot {op}: {}, {switch}",
+            advice::locked(Platform::CURRENT, &d)
         ),
         Failure::NoEntry => format!(
             "cannot {op}: {} says the secrets are in the OS keyring, but it holds no twg entry ({SERVICE}/{}); run `twg login`",
@@ -193,10 +197,7 @@ fn bounded<T: Send + 'static>(
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(user_error(
             store,
             what,
-            Failure::Unavailable(format!(
-                "the Secret Service did not answer within {}s",
-                TIMEOUT.as_secs()
-            )),
+            Failure::Unavailable(advice::timed_out(Platform::CURRENT, TIMEOUT.as_secs())),
         )),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(user_error(
             store,
@@ -216,11 +217,11 @@ fn read_entry(store: &Store, what: &str) -> Result<Option<EntryData>, StoreError
     // serde_json's messages can quote the offending value; report only where it broke.
     serde_json::from_str(&raw).map(Some).map_err(|e| {
         StoreError::Keyring(format!(
-            "the twg keyring entry ({SERVICE}/{}) is not valid twg data (line {}, column {}); remove it (`secret-tool clear service {SERVICE} username {}`) and run `twg login`",
+            "the twg keyring entry ({SERVICE}/{}) is not valid twg data (line {}, column {}); remove it ({}) and run `twg login`",
             entry_user(store.root()),
             e.line(),
             e.column(),
-            entry_user(store.root()),
+            advice::remove_entry(Platform::CURRENT, SERVICE, &entry_user(store.root())),
         ))
     })
 }
@@ -367,10 +368,9 @@ mod tests {
         );
         let msg = e.to_string();
         assert!(
-            msg.contains("no Secret Service on the session bus"),
+            msg.contains(&advice::unavailable(Platform::CURRENT, "ServiceUnknown")),
             "{msg}"
         );
-        assert!(msg.contains("gnome-keyring"), "{msg}");
         assert!(msg.contains("backend = \"file\""), "{msg}");
         assert!(msg.contains("/r/twg/config.toml"), "{msg}");
     }

@@ -9,6 +9,7 @@
 mod file;
 pub mod format;
 pub mod keyring;
+mod keyring_advice;
 #[cfg(test)]
 mod tests;
 

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use twg_common::error_code::ErrorCode;
 use twg_common::manifest::{self, UpdateSettings, Version};
+use twg_common::platform::Platform;
 
+mod advice;
 // Only Unix installs a release in place (see install.rs).
 #[cfg(unix)]
 mod download;
@@ -202,8 +204,8 @@ fn print_report(ctx: &Ctx, layout: &Layout, r: &Installed, from: &Version, resta
     }
     if let Some(prev) = &r.previous {
         println!(
-            "  Previous version {prev} kept. To roll back: ln -s versions/{prev} {root}/current.new && mv -T {root}/current.new {root}/current, then `twg daemon stop`",
-            root = layout.root.display()
+            "  Previous version {prev} kept. To roll back: {}",
+            advice::rollback(Platform::CURRENT, &layout.root, prev)
         );
     }
     for n in &r.launcher_notes {
@@ -211,9 +213,9 @@ fn print_report(ctx: &Ctx, layout: &Layout, r: &Installed, from: &Version, resta
     }
     if !on_path {
         println!(
-            "! {} is not on your PATH; add it (e.g. `export PATH=\"{}:$PATH\"` in your shell profile) to run the installed twg",
+            "! {} is not on your PATH; add it ({}) to run the installed twg",
             layout.bin_dir.display(),
-            layout.bin_dir.display()
+            advice::add_to_path(Platform::CURRENT, &layout.bin_dir)
         );
     }
 }
