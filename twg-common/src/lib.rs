@@ -19,6 +19,8 @@ pub mod logout;
 pub mod manifest;
 pub mod oauth;
 pub mod paths;
+#[cfg(windows)]
+pub mod pipe_client;
 pub mod preflight;
 pub mod recovery;
 pub mod rpc;
@@ -26,3 +28,5 @@ pub mod secret;
 pub mod store;
 pub mod time;
 pub mod versioned;
+#[cfg(windows)]
+pub mod win;
