@@ -134,6 +134,17 @@ mod tests {
         let me = std::process::id().to_string();
         // Read through another handle while the lock is held.
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{me}\n"));
+        // Windows: the lock must not cover the pid's bytes, or every other handle's reads
+        // and writes there fail (ERROR_LOCK_VIOLATION). Wine does not enforce that on reads
+        // and writes, but it does refuse a conflicting lock, so try to lock them.
+        #[cfg(windows)]
+        {
+            let other = std::fs::File::open(&path).unwrap();
+            assert!(
+                twg_common::win::try_lock_range(&other, 0, 64).unwrap(),
+                "the pid's bytes are locked"
+            );
+        }
         match PidFile::claim(&path) {
             Err(PidError::AlreadyRunning { pid, .. }) => assert_eq!(pid, me),
             other => panic!("second claim: {other:?}"),
