@@ -257,7 +257,9 @@ fn remove_stray_temp_files(root: &std::path::Path) {
     }
 }
 
-/// Resolves on Ctrl-C (Task Scheduler ends the task with a console close).
+/// Resolves on Ctrl-C, for a twgd run by hand in a console. The Task Scheduler's twgd has
+/// no console (`--no-console`) and `schtasks /End` kills without any signal: it is stopped
+/// through its Shutdown call (`twg daemon stop`, `twg upkeep disable`).
 #[cfg(windows)]
 async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
