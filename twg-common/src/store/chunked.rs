@@ -12,6 +12,9 @@
 //! a fresh name per save) mean every chunk name is known, so nothing is ever left behind
 //! that only an enumeration of the store could find. A reader never combines chunks of two
 //! slots, and the checksum catches anything else that changed them.
+//!
+//! The format is plain functions (tested on every platform); the Credential Manager reads
+//! and writes that use it are the `cfg(windows)` functions below, called by `keyring`.
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -117,6 +120,111 @@ pub fn join(
     Ok(data)
 }
 
+// The Windows Credential Manager I/O of the format above.
+#[cfg(windows)]
+use super::keyring::{Failure, Opener};
+
+/// Windows: the JSON in chunks under a header (see [`super::chunked`]); an entry written
+/// before chunking (the JSON itself, as a UTF-16 password) still reads.
+#[cfg(windows)]
+pub(super) fn read_raw(opener: &Opener) -> Result<Option<Zeroizing<String>>, Failure> {
+    let main = opener.main()?;
+    let Some(header) = read_header(&main)? else {
+        return match main.get_password() {
+            Ok(p) => Ok(Some(Zeroizing::new(p))),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(Failure::from_keyring(e)),
+        };
+    };
+    let mut chunks = Vec::with_capacity(header.count);
+    for n in 0..header.count {
+        let chunk = opener.chunk(header.slot, n)?.get_secret().map_err(|e| {
+            Failure::Other(format!(
+                "chunk {n} of {} of the twg entry is unreadable ({e}); run `twg login`",
+                header.count
+            ))
+        })?;
+        chunks.push(Zeroizing::new(chunk));
+    }
+    let data = join(&header, chunks).map_err(|e| {
+        Failure::Other(format!(
+            "the twg entry is inconsistent: {e}; run `twg login`"
+        ))
+    })?;
+    String::from_utf8(data.to_vec())
+        .map(|s| Some(Zeroizing::new(s)))
+        .map_err(|_| Failure::Other("the twg entry is not UTF-8; run `twg login`".into()))
+}
+
+/// The header in the twg entry; `None` when there is no entry or it predates chunking.
+#[cfg(windows)]
+fn read_header(main: &keyring_core::Entry) -> Result<Option<Header>, Failure> {
+    match main.get_secret() {
+        Ok(raw) => Ok(Header::parse(&Zeroizing::new(raw))),
+        Err(keyring_core::Error::NoEntry) => Ok(None),
+        Err(e) => Err(Failure::from_keyring(e)),
+    }
+}
+
+/// The new chunks into the slot the header does not name, then the header (the commit),
+/// then the other slot's chunks go.
+#[cfg(windows)]
+pub(super) fn write_raw(opener: &Opener, json: &str) -> Result<(), Failure> {
+    let main = opener.main()?;
+    let current = read_header(&main)?;
+    let slot = next_slot(current.as_ref());
+    let (header, chunks) = split(json.as_bytes(), slot).map_err(Failure::Other)?;
+    for (n, chunk) in chunks.iter().enumerate() {
+        opener
+            .chunk(slot, n)?
+            .set_secret(chunk)
+            .map_err(Failure::from_keyring)?;
+    }
+    main.set_secret(header.render().as_bytes())
+        .map_err(Failure::from_keyring)?;
+    // Committed. What follows only tidies: chunks of an earlier, longer payload in this
+    // slot, and the whole previous slot.
+    let stale = (chunks.len()..MAX_CHUNKS)
+        .map(|n| (slot, n))
+        .chain((0..MAX_CHUNKS).map(|n| (next_slot(Some(&header)), n)));
+    if let Err(Failure::Other(e) | Failure::Locked(e) | Failure::Unavailable(e)) =
+        remove_chunks(opener, stale)
+    {
+        tracing::warn!(error = %e, "cannot remove stale keyring chunks; the next save retries");
+    }
+    Ok(())
+}
+
+/// Logout: the header first (so nothing readable remains even if the rest fails), then
+/// every chunk of both slots.
+#[cfg(windows)]
+pub(super) fn delete_all(opener: &Opener) -> Result<(), Failure> {
+    match opener.main()?.delete_credential() {
+        Ok(()) | Err(keyring_core::Error::NoEntry) => {}
+        Err(e) => return Err(Failure::from_keyring(e)),
+    }
+    remove_chunks(
+        opener,
+        SLOTS
+            .into_iter()
+            .flat_map(|slot| (0..MAX_CHUNKS).map(move |n| (slot, n))),
+    )
+}
+
+#[cfg(windows)]
+fn remove_chunks(
+    opener: &Opener,
+    chunks: impl Iterator<Item = (&'static str, usize)>,
+) -> Result<(), Failure> {
+    for (slot, n) in chunks {
+        match opener.chunk(slot, n)?.delete_credential() {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => {}
+            Err(e) => return Err(Failure::from_keyring(e)),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +272,90 @@ mod tests {
             None
         );
         assert!(Header::parse(format!("twg-chunked/1 a 1 {sha}").as_bytes()).is_some());
+    }
+
+    /// Windows (run under Wine's advapi32 `CredWriteW`): a 4 KB JWT access token plus a
+    /// refresh token do not fit one 2560-byte credential; they are split, read back whole,
+    /// a second save leaves only its own chunks, and logout removes every chunk.
+    #[cfg(windows)]
+    #[test]
+    fn a_4_kb_token_is_chunked_read_back_and_removed_on_logout() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::new(dir.path().join("twg"), crate::config::BackendKind::Keyring);
+        std::fs::create_dir_all(store.root()).unwrap();
+        let user = super::super::keyring::entry_user(store.root());
+        let chunks = || {
+            let mut found = Vec::new();
+            for slot in super::SLOTS {
+                for n in 0..super::MAX_CHUNKS {
+                    let name = super::chunk_user(&user, slot, n);
+                    if super::super::keyring::open_entry(&name, "")
+                        .ok()
+                        .and_then(|e| e.get_secret().ok())
+                        .is_some()
+                    {
+                        found.push(name);
+                    }
+                }
+            }
+            found
+        };
+        let creds = |n: u8| {
+            let access: String = (0..4096)
+                .map(|i| (b'A' + ((i as u8) % 26 + n) % 26) as char)
+                .collect();
+            crate::store::Credentials {
+                oauth: Some(crate::store::OAuthCredentials {
+                    issuer: "i".into(),
+                    client_id: "c".into(),
+                    token_endpoint: "t".into(),
+                    revocation_endpoint: None,
+                    scopes: vec![],
+                    access_token: crate::secret::Secret::new(format!("eyJ.{access}")),
+                    token_type: "Bearer".into(),
+                    expires_at: 30,
+                    obtained_at: 10,
+                    refresh_token: Some(crate::secret::Secret::new(format!(
+                        "rt-{n}-{}",
+                        "r".repeat(600)
+                    ))),
+                    refresh_token_issued_at: 10,
+                    halted: None,
+                    client_secret: None,
+                    client_auth: Default::default(),
+                    grant: None,
+                }),
+                ..Default::default()
+            }
+        };
+        for (generation, n) in [(1, 1u8), (2, 2u8)] {
+            let saved = creds(n);
+            super::super::keyring::save(&store, &saved, generation).unwrap();
+            let back = super::super::keyring::read_entry(&store, "read")
+                .unwrap()
+                .unwrap();
+            let o = saved.oauth.as_ref().unwrap();
+            assert_eq!(back.generation, generation);
+            assert_eq!(back.access_token.unwrap().expose(), o.access_token.expose());
+            assert_eq!(
+                back.refresh_token.unwrap().expose(),
+                o.refresh_token.as_ref().unwrap().expose()
+            );
+            // 4.7 KB of JSON: two chunks, and the first save's are gone after the second.
+            let slot = if generation == 1 { "a" } else { "b" };
+            assert_eq!(
+                chunks(),
+                [0, 1].map(|n| super::chunk_user(&user, slot, n)),
+                "save {generation}"
+            );
+        }
+        super::super::keyring::delete(&store).unwrap();
+        assert!(
+            super::super::keyring::read_entry(&store, "read")
+                .unwrap()
+                .is_none()
+        );
+        assert!(chunks().is_empty(), "logout leaves no chunk");
     }
 }

@@ -31,13 +31,13 @@ const ENTRY_VERSION: u32 = 1;
 /// crash between the keyring write and the `auth.conf` write, load can tell the keyring is
 /// newer (its `generation` is higher) and use its expiry instead of the file's stale one.
 #[derive(Serialize, Deserialize, Default)]
-struct EntryData {
+pub(super) struct EntryData {
     version: u32,
-    generation: u64,
+    pub(super) generation: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    access_token: Option<Secret>,
+    pub(super) access_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<Secret>,
+    pub(super) refresh_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bitbucket_token: Option<Secret>,
     /// The login's client secret (confidential clients).
@@ -84,7 +84,7 @@ pub fn entry_user(root: &std::path::Path) -> String {
 }
 
 /// What went wrong talking to the keyring, before it is phrased for the user.
-enum Failure {
+pub(super) enum Failure {
     Unavailable(String),
     Locked(String),
     NoEntry,
@@ -92,7 +92,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn from_keyring(e: keyring_core::Error) -> Self {
+    pub(super) fn from_keyring(e: keyring_core::Error) -> Self {
         match e {
             keyring_core::Error::NoEntry => Failure::NoEntry,
             keyring_core::Error::NoStorageAccess(d) => Failure::Locked(d.to_string()),
@@ -151,7 +151,7 @@ fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> 
 
 /// Windows: the Credential Manager. Its store accepts no `label` modifier.
 #[cfg(windows)]
-fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> {
+pub(super) fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> {
     use keyring_core::api::CredentialStoreApi;
     let store = windows_native_keyring_store::store::Store::new()
         .map_err(|e| Failure::Unavailable(e.to_string()))?;
@@ -169,19 +169,19 @@ fn open_entry(_user: &str, _label: &str) -> Result<keyring_core::Entry, Failure>
 }
 
 /// Opens the twg entry, or (Windows) one of its chunk entries beside it.
-struct Opener {
-    user: String,
+pub(super) struct Opener {
+    pub(super) user: String,
     label: String,
 }
 
 impl Opener {
-    fn main(&self) -> Result<keyring_core::Entry, Failure> {
+    pub(super) fn main(&self) -> Result<keyring_core::Entry, Failure> {
         open_entry(&self.user, &self.label)
     }
 
     /// Chunk `n` of `slot` (Windows, see [`super::chunked`]).
     #[cfg(windows)]
-    fn chunk(&self, slot: &str, n: usize) -> Result<keyring_core::Entry, Failure> {
+    pub(super) fn chunk(&self, slot: &str, n: usize) -> Result<keyring_core::Entry, Failure> {
         open_entry(
             &super::chunked::chunk_user(&self.user, slot, n),
             &self.label,
@@ -228,7 +228,7 @@ fn bounded_with<T: Send + 'static>(
     }
 }
 
-fn read_entry(store: &Store, what: &str) -> Result<Option<EntryData>, StoreError> {
+pub(super) fn read_entry(store: &Store, what: &str) -> Result<Option<EntryData>, StoreError> {
     let raw = bounded_with(store, what, read_raw)?;
     let Some(raw) = raw else { return Ok(None) };
     // serde_json's messages can quote the offending value; report only where it broke.
@@ -315,6 +315,10 @@ pub(super) fn delete(store: &Store) -> Result<(), StoreError> {
     bounded_with(store, "remove the credentials from the keyring", delete_all)
 }
 
+/// Windows keeps the entry in chunks (see [`super::chunked`]).
+#[cfg(windows)]
+use super::chunked::{delete_all, read_raw, write_raw};
+
 /// The entry's JSON, `None` when there is no entry.
 #[cfg(not(windows))]
 fn read_raw(opener: &Opener) -> Result<Option<Zeroizing<String>>, Failure> {
@@ -339,110 +343,6 @@ fn delete_all(opener: &Opener) -> Result<(), Failure> {
         Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
         Err(e) => Err(Failure::from_keyring(e)),
     }
-}
-
-/// Windows: the JSON in chunks under a header (see [`super::chunked`]); an entry written
-/// before chunking (the JSON itself, as a UTF-16 password) still reads.
-#[cfg(windows)]
-fn read_raw(opener: &Opener) -> Result<Option<Zeroizing<String>>, Failure> {
-    use super::chunked::join;
-    let main = opener.main()?;
-    let Some(header) = read_header(&main)? else {
-        return match main.get_password() {
-            Ok(p) => Ok(Some(Zeroizing::new(p))),
-            Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(Failure::from_keyring(e)),
-        };
-    };
-    let mut chunks = Vec::with_capacity(header.count);
-    for n in 0..header.count {
-        let chunk = opener.chunk(header.slot, n)?.get_secret().map_err(|e| {
-            Failure::Other(format!(
-                "chunk {n} of {} of the twg entry is unreadable ({e}); run `twg login`",
-                header.count
-            ))
-        })?;
-        chunks.push(Zeroizing::new(chunk));
-    }
-    let data = join(&header, chunks).map_err(|e| {
-        Failure::Other(format!(
-            "the twg entry is inconsistent: {e}; run `twg login`"
-        ))
-    })?;
-    String::from_utf8(data.to_vec())
-        .map(|s| Some(Zeroizing::new(s)))
-        .map_err(|_| Failure::Other("the twg entry is not UTF-8; run `twg login`".into()))
-}
-
-/// The header in the twg entry; `None` when there is no entry or it predates chunking.
-#[cfg(windows)]
-fn read_header(main: &keyring_core::Entry) -> Result<Option<super::chunked::Header>, Failure> {
-    match main.get_secret() {
-        Ok(raw) => Ok(super::chunked::Header::parse(&Zeroizing::new(raw))),
-        Err(keyring_core::Error::NoEntry) => Ok(None),
-        Err(e) => Err(Failure::from_keyring(e)),
-    }
-}
-
-/// The new chunks into the slot the header does not name, then the header (the commit),
-/// then the other slot's chunks go.
-#[cfg(windows)]
-fn write_raw(opener: &Opener, json: &str) -> Result<(), Failure> {
-    use super::chunked::{MAX_CHUNKS, next_slot, split};
-    let main = opener.main()?;
-    let current = read_header(&main)?;
-    let slot = next_slot(current.as_ref());
-    let (header, chunks) = split(json.as_bytes(), slot).map_err(Failure::Other)?;
-    for (n, chunk) in chunks.iter().enumerate() {
-        opener
-            .chunk(slot, n)?
-            .set_secret(chunk)
-            .map_err(Failure::from_keyring)?;
-    }
-    main.set_secret(header.render().as_bytes())
-        .map_err(Failure::from_keyring)?;
-    // Committed. What follows only tidies: chunks of an earlier, longer payload in this
-    // slot, and the whole previous slot.
-    let stale = (chunks.len()..MAX_CHUNKS)
-        .map(|n| (slot, n))
-        .chain((0..MAX_CHUNKS).map(|n| (next_slot(Some(&header)), n)));
-    if let Err(Failure::Other(e) | Failure::Locked(e) | Failure::Unavailable(e)) =
-        remove_chunks(opener, stale)
-    {
-        tracing::warn!(error = %e, "cannot remove stale keyring chunks; the next save retries");
-    }
-    Ok(())
-}
-
-/// Logout: the header first (so nothing readable remains even if the rest fails), then
-/// every chunk of both slots.
-#[cfg(windows)]
-fn delete_all(opener: &Opener) -> Result<(), Failure> {
-    use super::chunked::{MAX_CHUNKS, SLOTS};
-    match opener.main()?.delete_credential() {
-        Ok(()) | Err(keyring_core::Error::NoEntry) => {}
-        Err(e) => return Err(Failure::from_keyring(e)),
-    }
-    remove_chunks(
-        opener,
-        SLOTS
-            .into_iter()
-            .flat_map(|slot| (0..MAX_CHUNKS).map(move |n| (slot, n))),
-    )
-}
-
-#[cfg(windows)]
-fn remove_chunks(
-    opener: &Opener,
-    chunks: impl Iterator<Item = (&'static str, usize)>,
-) -> Result<(), Failure> {
-    for (slot, n) in chunks {
-        match opener.chunk(slot, n)?.delete_credential() {
-            Ok(()) | Err(keyring_core::Error::NoEntry) => {}
-            Err(e) => return Err(Failure::from_keyring(e)),
-        }
-    }
-    Ok(())
 }
 
 /// Proves the keyring answers and is unlocked, by reading the entry (absent is fine).
@@ -498,81 +398,6 @@ mod tests {
         let back: EntryData = serde_json::from_str(&json).unwrap();
         assert_eq!(back.generation, 4);
         assert_eq!(back.refresh_token.unwrap().expose(), "rt");
-    }
-
-    /// Windows (run under Wine's advapi32 `CredWriteW`): a 4 KB JWT access token plus a
-    /// refresh token do not fit one 2560-byte credential; they are split, read back whole,
-    /// a second save leaves only its own chunks, and logout removes every chunk.
-    #[cfg(windows)]
-    #[test]
-    fn a_4_kb_token_is_chunked_read_back_and_removed_on_logout() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("twg"), BackendKind::Keyring);
-        std::fs::create_dir_all(store.root()).unwrap();
-        let user = entry_user(store.root());
-        let chunks = || {
-            let mut found = Vec::new();
-            for slot in super::super::chunked::SLOTS {
-                for n in 0..super::super::chunked::MAX_CHUNKS {
-                    let name = super::super::chunked::chunk_user(&user, slot, n);
-                    if open_entry(&name, "")
-                        .ok()
-                        .and_then(|e| e.get_secret().ok())
-                        .is_some()
-                    {
-                        found.push(name);
-                    }
-                }
-            }
-            found
-        };
-        let creds = |n: u8| {
-            let access: String = (0..4096)
-                .map(|i| (b'A' + ((i as u8) % 26 + n) % 26) as char)
-                .collect();
-            Credentials {
-                oauth: Some(OAuthCredentials {
-                    issuer: "i".into(),
-                    client_id: "c".into(),
-                    token_endpoint: "t".into(),
-                    revocation_endpoint: None,
-                    scopes: vec![],
-                    access_token: Secret::new(format!("eyJ.{access}")),
-                    token_type: "Bearer".into(),
-                    expires_at: 30,
-                    obtained_at: 10,
-                    refresh_token: Some(Secret::new(format!("rt-{n}-{}", "r".repeat(600)))),
-                    refresh_token_issued_at: 10,
-                    halted: None,
-                    client_secret: None,
-                    client_auth: Default::default(),
-                    grant: None,
-                }),
-                ..Default::default()
-            }
-        };
-        for (generation, n) in [(1, 1u8), (2, 2u8)] {
-            let saved = creds(n);
-            save(&store, &saved, generation).unwrap();
-            let back = read_entry(&store, "read").unwrap().unwrap();
-            let o = saved.oauth.as_ref().unwrap();
-            assert_eq!(back.generation, generation);
-            assert_eq!(back.access_token.unwrap().expose(), o.access_token.expose());
-            assert_eq!(
-                back.refresh_token.unwrap().expose(),
-                o.refresh_token.as_ref().unwrap().expose()
-            );
-            // 4.7 KB of JSON: two chunks, and the first save's are gone after the second.
-            let slot = if generation == 1 { "a" } else { "b" };
-            assert_eq!(
-                chunks(),
-                [0, 1].map(|n| super::super::chunked::chunk_user(&user, slot, n)),
-                "save {generation}"
-            );
-        }
-        delete(&store).unwrap();
-        assert!(read_entry(&store, "read").unwrap().is_none());
-        assert!(chunks().is_empty(), "logout leaves no chunk");
     }
 
     #[test]
