@@ -141,8 +141,10 @@ impl Listener {
                     },
                 };
                 if let Err(e) = server.connect().await {
-                    // This instance is spent (the client left); the next round makes another.
-                    return Some((Err(e), (None, name, security)));
+                    // This instance is spent (the client left); its replacement listens
+                    // before the error is reported.
+                    let next = create(&name, &security, false).ok();
+                    return Some((Err(e), (next, name, security)));
                 }
                 // The next instance listens before this one is served.
                 let next = create(&name, &security, false).ok();
