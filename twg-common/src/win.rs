@@ -239,6 +239,57 @@ pub fn wait_process_exit(pid: u32, timeout: Duration) -> io::Result<bool> {
     }
 }
 
+/// The DACL of the object behind `handle` (a pipe, a file) in SDDL, e.g. `D:P(A;;FA;;;S-1-…)`.
+pub fn dacl_sddl(handle: &impl AsRawHandle) -> io::Result<String> {
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertSecurityDescriptorToStringSecurityDescriptorW, GetSecurityInfo, SE_KERNEL_OBJECT,
+    };
+    use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
+    let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: the handle is open for the call; only the descriptor out-pointer is asked
+    // for (the others are null), and on success it owns a LocalAlloc'd block freed below.
+    let status = unsafe {
+        GetSecurityInfo(
+            handle.as_raw_handle() as HANDLE,
+            SE_KERNEL_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut descriptor,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::from_raw_os_error(status as i32));
+    }
+    let mut text: *mut u16 = std::ptr::null_mut();
+    // SAFETY: `descriptor` is the valid descriptor just returned; on success `text` is a
+    // NUL-terminated LocalAlloc'd string, read once; both blocks are freed once.
+    unsafe {
+        let ok = ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            descriptor,
+            SDDL_REVISION_1,
+            DACL_SECURITY_INFORMATION,
+            &mut text,
+            std::ptr::null_mut(),
+        );
+        let result = if ok == 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            let mut len = 0;
+            while *text.add(len) != 0 {
+                len += 1;
+            }
+            let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
+            LocalFree(text as *mut c_void);
+            Ok(s)
+        };
+        LocalFree(descriptor);
+        result
+    }
+}
+
 /// Detaches from this process's console when no other process shares it (a console that
 /// was created for us, as Task Scheduler does, and whose window closes with it). A console
 /// shared with a shell is left alone. `Ok(true)` when detached.

@@ -187,6 +187,24 @@ mod tests {
         served.0.disconnect().unwrap();
     }
 
+    /// The pipe's DACL has exactly one entry: full access for the user in our token.
+    #[tokio::test]
+    async fn only_this_user_may_open_the_pipe() {
+        let name = unique_name();
+        let listener = bind(&name).unwrap();
+        let sid = twg_common::win::current_user()
+            .unwrap()
+            .to_string_sid()
+            .unwrap();
+        let dacl = twg_common::win::dacl_sddl(&listener.first).unwrap();
+        // Windows stores GENERIC_ALL mapped to the pipe's own rights (FA); either way one
+        // allow entry, for us, protected from inheritance.
+        assert!(
+            dacl == format!("D:P(A;;FA;;;{sid})") || dacl == format!("D:P(A;;GA;;;{sid})"),
+            "{dacl}"
+        );
+    }
+
     /// Wine 8.0 ignores `FILE_FLAG_FIRST_PIPE_INSTANCE` (a second first instance is
     /// created), so this runs on real Windows only: `cargo test -- --ignored`.
     #[tokio::test]
