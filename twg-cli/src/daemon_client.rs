@@ -292,8 +292,9 @@ pub async fn stop(ctx: &Ctx) -> Result<Option<Stopped>, CliError> {
         if Instant::now() > deadline {
             return Err(CliError::failure(format!(
                 "twgd (pid {pid}) accepted the stop request but is still running after {} s; check its \
-                 log in the state directory, then end it with `kill {pid}`",
-                STOP_TIMEOUT.as_secs()
+                 log in the state directory, then end it with `{}`",
+                STOP_TIMEOUT.as_secs(),
+                kill_command(pid)
             )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -302,6 +303,15 @@ pub async fn stop(ctx: &Ctx) -> Result<Option<Stopped>, CliError> {
         pid,
         unsaved: answer.unsaved,
     }))
+}
+
+/// How to end a process by hand on this platform.
+fn kill_command(pid: u32) -> String {
+    if cfg!(windows) {
+        format!("taskkill /PID {pid} /F")
+    } else {
+        format!("kill {pid}")
+    }
 }
 
 /// [`stop`] for commands that stop twgd on the way to something else (`upkeep enable`,
