@@ -110,6 +110,7 @@ where
 {
     let client = match connect(ctx).await? {
         Ok(c) => c,
+        Err(e) if e.is_not_responding() => return Ok(Reply::NotResponding(e.to_string())),
         Err(e) => return Ok(Reply::NotRunning(e.to_string())),
     };
     match call(client).await {
@@ -128,8 +129,12 @@ where
 /// does not answer (stopped, hung) is an error, never "not running": a second one would
 /// otherwise be started beside it.
 pub async fn status(ctx: &Ctx) -> Result<Option<pb::StatusResponse>, CliError> {
-    let Ok(mut client) = connect(ctx).await? else {
-        return Ok(None);
+    let mut client = match connect(ctx).await? {
+        Ok(c) => c,
+        Err(e) if e.is_not_responding() => {
+            return Err(CliError::new(ErrorCode::DaemonUnreachable, e.to_string()));
+        }
+        Err(_) => return Ok(None),
     };
     let request = quick(pb::StatusRequest {
         client: Some(ctx.client_info()),
@@ -197,6 +202,15 @@ pub async fn spawn_and_wait(ctx: &Ctx) -> Result<u32, CliError> {
         // Its own process group: closing the terminal or Ctrl-C does not reach the daemon.
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
+    }
+    #[cfg(windows)]
+    {
+        // The same on Windows: no console window of its own (CREATE_NO_WINDOW), and a new
+        // process group, so the terminal's Ctrl-C and closing it do not reach the daemon.
+        use std::os::windows::process::CommandExt;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
     }
     let mut child = cmd.spawn().map_err(|e| {
         CliError::new(
@@ -278,8 +292,9 @@ pub async fn stop(ctx: &Ctx) -> Result<Option<Stopped>, CliError> {
         if Instant::now() > deadline {
             return Err(CliError::failure(format!(
                 "twgd (pid {pid}) accepted the stop request but is still running after {} s; check its \
-                 log in the state directory, then end it with `kill {pid}`",
-                STOP_TIMEOUT.as_secs()
+                 log in the state directory, then end it with `{}`",
+                STOP_TIMEOUT.as_secs(),
+                kill_command(pid)
             )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -288,6 +303,15 @@ pub async fn stop(ctx: &Ctx) -> Result<Option<Stopped>, CliError> {
         pid,
         unsaved: answer.unsaved,
     }))
+}
+
+/// How to end a process by hand on this platform.
+fn kill_command(pid: u32) -> String {
+    if cfg!(windows) {
+        format!("taskkill /PID {pid} /F")
+    } else {
+        format!("kill {pid}")
+    }
 }
 
 /// [`stop`] for commands that stop twgd on the way to something else (`upkeep enable`,
@@ -341,8 +365,14 @@ fn is_zombie(_pid: i32) -> bool {
     false
 }
 
-/// Without signals, the daemon is gone when its pipe stops accepting connections.
-#[cfg(not(unix))]
-async fn process_alive(ctx: &Ctx, _pid: u32) -> bool {
-    matches!(connect(ctx).await, Ok(Ok(_)))
+/// Windows: waits on the process itself (`OpenProcess` + `WaitForSingleObject`): its pipe
+/// vanishes before its last save and pidfile do.
+#[cfg(windows)]
+async fn process_alive(_ctx: &Ctx, pid: u32) -> bool {
+    let waited = tokio::task::spawn_blocking(move || {
+        twg_common::win::wait_process_exit(pid, Duration::from_millis(200))
+    })
+    .await;
+    // A process we may not open (another user's, after a pid reuse) is not ours to wait on.
+    matches!(waited, Ok(Ok(false)))
 }

@@ -70,12 +70,10 @@ pub fn spec(ctx: &Ctx) -> Result<ServiceSpec, CliError> {
     let client = service_client(&daemon)?;
     let socket = ctx.socket()?;
     let state = twg_common::paths::state_dir()?;
+    let root = ctx.root()?;
     let mut env = vec![
         ("TWG_SOCKET".to_string(), socket.display().to_string()),
-        (
-            "TWG_CONFIG_DIR".to_string(),
-            ctx.root()?.display().to_string(),
-        ),
+        ("TWG_CONFIG_DIR".to_string(), root.display().to_string()),
         ("TWG_STATE_DIR".to_string(), state.display().to_string()),
     ];
     for key in PASS_THROUGH {
@@ -89,6 +87,8 @@ pub fn spec(ctx: &Ctx) -> Result<ServiceSpec, CliError> {
         socket,
         env,
         log: state.join("twgd.log"),
+        config_dir: root,
+        state_dir: state,
     })
 }
 
@@ -108,7 +108,11 @@ pub fn rendered_files(spec: &ServiceSpec) -> Vec<(&'static str, String)> {
     } else if cfg!(windows) {
         vec![(
             "twgd-task.xml",
-            render::task_xml(&spec.daemon, &std::env::var("USERNAME").unwrap_or_default()),
+            render::task_xml(
+                &spec.daemon,
+                &spec.task_arguments(),
+                &std::env::var("USERNAME").unwrap_or_default(),
+            ),
         )]
     } else {
         vec![
@@ -215,6 +219,11 @@ pub struct DisableReport {
 
 /// Stops and removes the service; credentials stay.
 pub async fn disable(ctx: &Ctx) -> Result<DisableReport, CliError> {
+    // Task Scheduler can only kill the task's twgd (`schtasks /End`), which loses a rotated
+    // token not yet saved: ask twgd to stop itself first, which saves and exits.
+    if cfg!(windows) && os_service::is_enabled().unwrap_or(false) {
+        crate::daemon_client::stop_and_warn(ctx).await?;
+    }
     let outcome = os_service::disable().map_err(|e| {
         CliError::failure(format!(
             "cannot disable upkeep: {e}; remove the file named above by hand and retry"

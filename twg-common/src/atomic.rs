@@ -1,4 +1,10 @@
-//! Atomic file replacement: temp file in the same directory, fsync, rename, fsync the directory.
+//! Atomic file replacement: temp file in the same directory, flushed to disk, renamed over
+//! the target, and the rename itself made durable.
+//!
+//! Unix: `fsync` the file, `rename`, `fsync` the directory. Windows: `FlushFileBuffers`
+//! (what `sync_all` calls there), then `MoveFileExW(MOVEFILE_REPLACE_EXISTING |
+//! MOVEFILE_WRITE_THROUGH)`, which returns only once the rename is on disk (Windows has no
+//! directory fsync; tempfile's own `persist` omits the write-through flag).
 //!
 //! After `write_atomic` returns, the new content is durable and readers see either the old
 //! or the new file, never a torn one. On any error the old file is untouched.
@@ -30,8 +36,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AtomicWriteError> {
         .map_err(wrap)?;
     tmp.write_all(bytes).map_err(wrap)?;
     tmp.as_file().sync_all().map_err(wrap)?;
-    tmp.persist(path).map_err(|e| wrap(e.error))?;
+    persist(tmp, path).map_err(wrap)?;
     sync_dir(dir).map_err(wrap)
+}
+
+#[cfg(unix)]
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
+/// The handle is closed first (a file open elsewhere cannot always be renamed over on
+/// Windows); the temp path still deletes itself if the rename fails.
+#[cfg(windows)]
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    let tmp = tmp.into_temp_path();
+    crate::win::rename_write_through(&tmp, path)?;
+    // Renamed away: nothing left to delete.
+    let _ = tmp.keep();
+    Ok(())
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -48,7 +70,8 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Windows has no directory fsync; `MoveFileEx` with write-through (used by persist) suffices.
+/// Windows has no directory fsync: the write-through rename in [`persist`] is what makes it
+/// durable.
 #[cfg(not(unix))]
 pub fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())

@@ -21,6 +21,8 @@ pub mod logout;
 pub mod manifest;
 pub mod oauth;
 pub mod paths;
+#[cfg(windows)]
+pub mod pipe_client;
 pub mod platform;
 pub mod preflight;
 pub mod recovery;
@@ -29,3 +31,5 @@ pub mod secret;
 pub mod store;
 pub mod time;
 pub mod versioned;
+#[cfg(windows)]
+pub mod win;

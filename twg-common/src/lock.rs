@@ -56,6 +56,11 @@ impl LockGuard {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The locked file, for writing through the handle that holds the lock.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
 }
 
 impl Drop for LockGuard {

@@ -48,8 +48,31 @@ pub enum PathError {
     },
 }
 
+/// Directories a process was told on its command line, which win over the environment:
+/// Task Scheduler starts twgd with no environment of the client's, so the task passes
+/// them as twgd's arguments instead.
+#[derive(Debug, Default, Clone)]
+pub struct Pinned {
+    pub config_dir: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+}
+
+static PINNED: std::sync::OnceLock<Pinned> = std::sync::OnceLock::new();
+
+/// Pins the config and state directories for this process (once, at start-up).
+pub fn pin(dirs: Pinned) {
+    let _ = PINNED.set(dirs);
+}
+
+fn pinned_config() -> Option<PathBuf> {
+    PINNED.get().and_then(|p| p.config_dir.clone())
+}
+
 /// The config root (where `auth.conf` and `config.toml` live).
 pub fn config_root() -> Result<PathBuf, PathError> {
+    if let Some(dir) = pinned_config() {
+        return Ok(dir);
+    }
     if let Some(dir) = env_path("TWG_CONFIG_DIR") {
         return Ok(dir);
     }
@@ -95,8 +118,14 @@ pub fn upkeep_file(root: &Path) -> PathBuf {
 /// State directory (audit log): `TWG_STATE_DIR`, else `<config root>/state` when
 /// `TWG_CONFIG_DIR` is set, else `$XDG_STATE_HOME/twg`, else `~/.local/state/twg`.
 pub fn state_dir() -> Result<PathBuf, PathError> {
+    if let Some(dir) = PINNED.get().and_then(|p| p.state_dir.clone()) {
+        return Ok(dir);
+    }
     if let Some(dir) = env_path("TWG_STATE_DIR") {
         return Ok(dir);
+    }
+    if let Some(dir) = pinned_config() {
+        return Ok(dir.join("state"));
     }
     if let Some(dir) = env_path("TWG_CONFIG_DIR") {
         return Ok(dir.join("state"));

@@ -5,7 +5,9 @@ pub mod pb {
     tonic::include_proto!("twg.v1");
 }
 
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Bumped on any incompatible protocol change. Client and daemon must agree.
@@ -36,6 +38,13 @@ pub enum ConnectError {
     },
     #[error("twgd at {socket} did not answer the connection in time")]
     Timeout { socket: PathBuf },
+    /// Windows: the pipe exists but every instance stayed taken past the deadline. twgd is
+    /// there (so this is never "not running"), just not answering.
+    #[error(
+        "twgd's pipe for {socket} stayed busy for {waited:?}; twgd may be hung. Retry, or restart it with \
+         `twg daemon stop` and `twg daemon start`"
+    )]
+    Busy { socket: PathBuf, waited: Duration },
     /// The socket or its directory is not exclusively the user's, or the process behind it
     /// runs as someone else: nothing is sent to it.
     #[error(
@@ -53,6 +62,12 @@ impl ConnectError {
     pub fn is_stale(&self) -> bool {
         matches!(self, ConnectError::Stale { .. })
     }
+
+    /// True when a twgd is there but does not answer: a caller must not start another one
+    /// or report it as not running.
+    pub fn is_not_responding(&self) -> bool {
+        matches!(self, ConnectError::Busy { .. })
+    }
 }
 
 pub type Client = pb::twg_daemon_client::TwgDaemonClient<tonic::transport::Channel>;
@@ -69,7 +84,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The channel settings every client connection uses: a call deadline and keep-alive pings
 /// that fail the call when the daemon stops answering.
-fn endpoint(timeout: Duration) -> tonic::transport::Endpoint {
+pub(crate) fn endpoint(timeout: Duration) -> tonic::transport::Endpoint {
     tonic::transport::Endpoint::from_static("http://twgd.local")
         .connect_timeout(timeout)
         .timeout(CALL_DEADLINE)
@@ -203,32 +218,6 @@ fn classify(socket: &Path, e: std::io::Error) -> ConnectError {
     }
 }
 
-/// Windows: the daemon listens on a named pipe whose name is the "socket path".
+/// Windows: the daemon listens on a named pipe named after the "socket path".
 #[cfg(windows)]
-pub async fn connect(socket: &Path, timeout: Duration) -> Result<Client, ConnectError> {
-    use hyper_util::rt::TokioIo;
-    use tokio::net::windows::named_pipe::ClientOptions;
-    let name = pipe_name(socket);
-    let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-        let name = name.clone();
-        async move {
-            let pipe = ClientOptions::new().open(&name)?;
-            Ok::<_, std::io::Error>(TokioIo::new(pipe))
-        }
-    });
-    let channel = endpoint(timeout)
-        .connect_with_connector(connector)
-        .await
-        .map_err(|_| ConnectError::NotRunning {
-            socket: socket.into(),
-        })?;
-    Ok(pb::twg_daemon_client::TwgDaemonClient::new(channel))
-}
-
-/// `\\.\pipe\twg-<user>-<path hash>` for a socket path on Windows.
-#[cfg(windows)]
-pub fn pipe_name(socket: &Path) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(socket.to_string_lossy().as_bytes());
-    format!(r"\\.\pipe\twg-{}", hex::encode(&digest[..8]))
-}
+pub use crate::pipe_client::{connect, pipe_name};

@@ -126,6 +126,26 @@ async fn serve(
             Err(e) => return fail(e.to_string(), exit::FAILURE),
         },
     };
+    // Before "listening" is logged, and under the pidfile: a name someone else owns stops
+    // twgd here instead of leaving clients to talk to them.
+    #[cfg(windows)]
+    let pipe_name = match twg_common::rpc::pipe_name(&socket) {
+        Ok(n) => n,
+        Err(e) => {
+            return fail(
+                format!("cannot name the daemon's pipe from your user SID: {e}"),
+                exit::FAILURE,
+            );
+        }
+    };
+    #[cfg(windows)]
+    let listener = match crate::pipe::bind(&pipe_name) {
+        Ok(l) => l,
+        Err(e @ crate::pipe::BindError::Taken { .. }) => {
+            return fail(e.to_string(), exit::ALREADY_RUNNING);
+        }
+        Err(e) => return fail(e.to_string(), exit::FAILURE),
+    };
     remove_stray_temp_files(&root);
     #[cfg(unix)]
     let idle_exit = config.idle_exit.filter(|_| activated);
@@ -157,12 +177,7 @@ async fn serve(
     #[cfg(unix)]
     let result = crate::server::run_with(listener, daemon.clone(), shutdown_signal(), opts).await;
     #[cfg(windows)]
-    let result = crate::server::run_pipe(
-        twg_common::rpc::pipe_name(&socket),
-        daemon.clone(),
-        shutdown_signal(),
-    )
-    .await;
+    let result = crate::server::run_pipe(listener, daemon.clone(), shutdown_signal()).await;
     #[cfg(unix)]
     extras.stop().await;
     crate::audit::flush(&daemon.audit, std::time::Duration::from_secs(2));
@@ -179,6 +194,19 @@ async fn serve(
             exit::OK
         }
         Err(e) => fail(format!("server error: {e}"), exit::FAILURE),
+    }
+}
+
+/// Windows: Task Scheduler starts a console program with a new console window of its own.
+/// twgd gives it up at once (it flashes, then closes) when it is the only process on it, so
+/// never a console a user started twgd from. Without a console no Ctrl-C ever arrives: the
+/// task's twgd is stopped through its Shutdown RPC (`twg daemon stop`, `twg upkeep
+/// disable`), which saves before exiting. A GUI-subsystem twgd would have no window at all,
+/// but would also lose its stderr and Ctrl-C when run by hand.
+pub fn detach_console() {
+    #[cfg(windows)]
+    if let Err(e) = twg_common::win::free_own_console() {
+        eprintln!("twgd: warning: cannot close the console window: {e}");
     }
 }
 
@@ -229,7 +257,9 @@ fn remove_stray_temp_files(root: &std::path::Path) {
     }
 }
 
-/// Resolves on Ctrl-C (Task Scheduler ends the task with a console close).
+/// Resolves on Ctrl-C, for a twgd run by hand in a console. The Task Scheduler's twgd has
+/// no console (`--no-console`) and `schtasks /End` kills without any signal: it is stopped
+/// through its Shutdown call (`twg daemon stop`, `twg upkeep disable`).
 #[cfg(windows)]
 async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;

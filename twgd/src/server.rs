@@ -48,20 +48,13 @@ pub async fn run_with(
 /// Windows: the same service on a named pipe (see [`crate::pipe`]).
 #[cfg(windows)]
 pub async fn run_pipe(
-    name: String,
+    listener: crate::pipe::Listener,
     daemon: Arc<Daemon>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let activity = crate::idle::Activity::new();
     let opts = ServeOptions::default();
-    serve_incoming(
-        crate::pipe::incoming(name),
-        daemon,
-        shutdown,
-        opts,
-        activity,
-    )
-    .await
+    serve_incoming(listener.incoming(), daemon, shutdown, opts, activity).await
 }
 
 /// Serves connections from `incoming`, with the proactive-refresh and upkeep tasks beside.

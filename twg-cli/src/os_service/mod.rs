@@ -44,6 +44,17 @@ pub struct ServiceSpec {
     pub env: Vec<(String, String)>,
     /// Where the daemon's stderr goes on platforms without a journal.
     pub log: PathBuf,
+    /// The config and state directories the client uses (also in `env`), for service
+    /// managers that take arguments, not an environment (Task Scheduler).
+    pub config_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl ServiceSpec {
+    /// twgd's arguments where the service cannot carry an environment.
+    pub fn task_arguments(&self) -> Vec<String> {
+        render::task_arguments(&self.socket, &self.config_dir, &self.state_dir, &self.log)
+    }
 }
 
 /// A service-manager operation that failed.

@@ -90,15 +90,78 @@ pub fn launchd_plist(daemon: &Path, env: &[(String, String)], log: &Path) -> Str
     )
 }
 
-/// The Task Scheduler definition running `daemon` at `user`'s logon.
-pub fn task_xml(daemon: &Path, user: &str) -> String {
+/// The Task Scheduler definition running `daemon args` at `user`'s logon.
+pub fn task_xml(daemon: &Path, args: &[String], user: &str) -> String {
+    let args = args
+        .iter()
+        .map(|a| windows_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
     fill(
         TASK_XML,
         &[
             ("{{TWGD}}", &xml_escape(&daemon.to_string_lossy())),
+            ("{{ARGUMENTS}}", &xml_escape(&args)),
             ("{{USER}}", &xml_escape(user)),
         ],
     )
+}
+
+/// The task definition as schtasks reads it: UTF-16LE with a byte-order mark (the encoding
+/// the template declares).
+#[cfg_attr(not(windows), allow(dead_code))]
+pub fn task_xml_bytes(text: &str) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    bytes
+}
+
+/// twgd's arguments in the task: everything it would otherwise take from the client's
+/// environment, which a task does not carry.
+pub fn task_arguments(socket: &Path, config: &Path, state: &Path, log: &Path) -> Vec<String> {
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    vec![
+        "--no-console".into(),
+        "--socket".into(),
+        path(socket),
+        "--config-dir".into(),
+        path(config),
+        "--state-dir".into(),
+        path(state),
+        "--log".into(),
+        path(log),
+    ]
+}
+
+/// One argument quoted for a Windows command line, as the C runtime (and Rust's
+/// `std::env::args`) splits it: quotes around anything with a space or tab, backslashes
+/// doubled only where they precede a quote.
+fn windows_quote(arg: &str) -> String {
+    if !arg.is_empty() && !arg.contains([' ', '\t', '"']) {
+        return arg.to_string();
+    }
+    let mut out = String::from('"');
+    let mut backslashes = 0;
+    for c in arg.chars() {
+        match c {
+            '\\' => backslashes += 1,
+            '"' => {
+                out.push_str(&"\\".repeat(backslashes * 2 + 1));
+                out.push('"');
+                backslashes = 0;
+            }
+            c => {
+                out.push_str(&"\\".repeat(backslashes));
+                out.push(c);
+                backslashes = 0;
+            }
+        }
+    }
+    out.push_str(&"\\".repeat(backslashes * 2));
+    out.push('"');
+    out
 }
 
 /// Fills each `{{NAME}}` of `template` in one pass over the template, so a value that itself
@@ -215,12 +278,72 @@ mod tests {
             "{plist}"
         );
         assert!(!plist.contains("{{"));
-        let task = task_xml(Path::new(r"C:\Users\a\twgd.exe"), r"DOM\a");
-        assert!(
-            task.contains(r"<Command>C:\Users\a\twgd.exe</Command>"),
-            "{task}"
+    }
+
+    /// The task XML as schtasks gets it (UTF-16 with a BOM), read by Python's
+    /// `xml.etree`: the command, each argument as Windows splits the command line
+    /// (`subprocess.list2cmdline` is the C runtime's rule), the user, and the settings
+    /// that keep twgd hidden and running.
+    #[test]
+    fn task_xml_parses_and_carries_twgds_paths_as_arguments() {
+        let daemon = Path::new(r"C:\Users\a&b\Programs\twg\current\twgd.exe");
+        let args = task_arguments(
+            Path::new(r"C:\Users\a&b\AppData\Local\Temp\twg\twgd.sock"),
+            Path::new(r"C:\Users\a&b\App Data\Roaming\twg"),
+            Path::new(r"C:\dir with space\"),
+            Path::new(r"C:\x\twgd.log"),
         );
-        assert!(task.contains(r"<UserId>DOM\a</UserId>"));
-        assert!(!task.contains("{{"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("twgd-task.xml");
+        std::fs::write(&file, task_xml_bytes(&task_xml(daemon, &args, r"DOM\a<b>"))).unwrap();
+        let script = r#"
+import json, subprocess, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+root = ET.parse(sys.argv[1]).getroot()
+get = lambda p: root.find(p, ns).text
+print(json.dumps({
+    "command": get("t:Actions/t:Exec/t:Command"),
+    "arguments": get("t:Actions/t:Exec/t:Arguments"),
+    "expected_arguments": subprocess.list2cmdline(json.loads(sys.argv[2])),
+    "hidden": get("t:Settings/t:Hidden"),
+    "user": get("t:Principals/t:Principal/t:UserId"),
+    "logon_user": get("t:Triggers/t:LogonTrigger/t:UserId"),
+    "logon_type": get("t:Principals/t:Principal/t:LogonType"),
+    "time_limit": get("t:Settings/t:ExecutionTimeLimit"),
+    "instances": get("t:Settings/t:MultipleInstancesPolicy"),
+}))
+"#;
+        let out = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(&file)
+            .arg(serde_json::to_string(&args).unwrap())
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["command"], daemon.to_str().unwrap());
+        assert_eq!(v["arguments"], v["expected_arguments"], "{v}");
+        assert_eq!(
+            v["arguments"],
+            r#"--no-console --socket C:\Users\a&b\AppData\Local\Temp\twg\twgd.sock --config-dir "C:\Users\a&b\App Data\Roaming\twg" --state-dir "C:\dir with space\\" --log C:\x\twgd.log"#
+        );
+        assert_eq!(v["hidden"], "true");
+        assert_eq!(v["user"], r"DOM\a<b>");
+        assert_eq!(v["logon_user"], r"DOM\a<b>");
+        assert_eq!(v["logon_type"], "InteractiveToken");
+        assert_eq!(v["time_limit"], "PT0S");
+        assert_eq!(v["instances"], "IgnoreNew");
+    }
+
+    #[test]
+    fn windows_quoting_follows_the_c_runtime() {
+        assert_eq!(windows_quote(r"C:\a\b"), r"C:\a\b");
+        assert_eq!(windows_quote(""), r#""""#);
+        assert_eq!(windows_quote(r"C:\a b\"), r#""C:\a b\\""#);
+        assert_eq!(windows_quote(r#"a\"b"#), r#""a\\\"b""#);
     }
 }

@@ -45,12 +45,8 @@ pub fn install(spec: &ServiceSpec) -> Result<Pending, ServiceError> {
             ));
         }
     };
-    let text = super::render::task_xml(&spec.daemon, &user);
-    // schtasks reads the XML as UTF-16 (the encoding the template declares), with a BOM.
-    let mut bytes = vec![0xFF, 0xFE];
-    for unit in text.encode_utf16() {
-        bytes.extend_from_slice(&unit.to_le_bytes());
-    }
+    let text = super::render::task_xml(&spec.daemon, &spec.task_arguments(), &user);
+    let bytes = super::render::task_xml_bytes(&text);
     twg_common::atomic::write_atomic(&path, &bytes)?;
     Ok(Pending::new(path, previous))
 }
@@ -70,6 +66,8 @@ pub fn activate(pending: &Pending) -> Result<(), ServiceError> {
     run("schtasks", &["/Run", "/TN", TASK]).map(drop)
 }
 
+/// The caller stops twgd through its Shutdown call first (so it saves); `/End` here only
+/// ends a twgd that did not answer it.
 pub fn restart() -> Result<(), ServiceError> {
     let _ = run("schtasks", &["/End", "/TN", TASK]);
     run("schtasks", &["/Run", "/TN", TASK]).map(drop)
@@ -85,6 +83,8 @@ pub fn disable() -> Result<Disabled, ServiceError> {
     if !is_enabled().unwrap_or(false) {
         return Ok(Disabled::NotInstalled);
     }
+    // `upkeep_service::disable` has already stopped twgd through its Shutdown call (which
+    // saves); `/End` only kills one that did not answer.
     let _ = run("schtasks", &["/End", "/TN", TASK]);
     let manager_error = run("schtasks", &["/Delete", "/TN", TASK, "/F"]).err();
     let mut files = Vec::new();

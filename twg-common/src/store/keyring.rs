@@ -33,13 +33,13 @@ const ENTRY_VERSION: u32 = 1;
 /// crash between the keyring write and the `auth.conf` write, load can tell the keyring is
 /// newer (its `generation` is higher) and use its expiry instead of the file's stale one.
 #[derive(Serialize, Deserialize, Default)]
-struct EntryData {
+pub(super) struct EntryData {
     version: u32,
-    generation: u64,
+    pub(super) generation: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    access_token: Option<Secret>,
+    pub(super) access_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<Secret>,
+    pub(super) refresh_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bitbucket_token: Option<Secret>,
     /// The login's client secret (confidential clients).
@@ -86,7 +86,7 @@ pub fn entry_user(root: &std::path::Path) -> String {
 }
 
 /// What went wrong talking to the keyring, before it is phrased for the user.
-enum Failure {
+pub(super) enum Failure {
     Unavailable(String),
     Locked(String),
     NoEntry,
@@ -94,7 +94,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn from_keyring(e: keyring_core::Error) -> Self {
+    pub(super) fn from_keyring(e: keyring_core::Error) -> Self {
         match e {
             keyring_core::Error::NoEntry => Failure::NoEntry,
             keyring_core::Error::NoStorageAccess(d) => Failure::Locked(d.to_string()),
@@ -155,7 +155,7 @@ fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> 
 
 /// Windows: the Credential Manager. Its store accepts no `label` modifier.
 #[cfg(windows)]
-fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> {
+pub(super) fn open_entry(user: &str, _label: &str) -> Result<keyring_core::Entry, Failure> {
     use keyring_core::api::CredentialStoreApi;
     let store = windows_native_keyring_store::store::Store::new()
         .map_err(|e| Failure::Unavailable(e.to_string()))?;
@@ -172,20 +172,42 @@ fn open_entry(_user: &str, _label: &str) -> Result<keyring_core::Entry, Failure>
     )))
 }
 
-/// Runs `op` against the twg entry on a helper thread, giving up after [`TIMEOUT`].
-fn bounded<T: Send + 'static>(
+/// Opens the twg entry, or (Windows) one of its chunk entries beside it.
+pub(super) struct Opener {
+    pub(super) user: String,
+    label: String,
+}
+
+impl Opener {
+    pub(super) fn main(&self) -> Result<keyring_core::Entry, Failure> {
+        open_entry(&self.user, &self.label)
+    }
+
+    /// Chunk `n` of `slot` (Windows, see [`super::chunked`]).
+    #[cfg(windows)]
+    pub(super) fn chunk(&self, slot: &str, n: usize) -> Result<keyring_core::Entry, Failure> {
+        open_entry(
+            &super::chunked::chunk_user(&self.user, slot, n),
+            &self.label,
+        )
+    }
+}
+
+/// Runs `op` (with the twg entry, or more) on a helper thread, giving up after [`TIMEOUT`].
+fn bounded_with<T: Send + 'static>(
     store: &Store,
     what: &str,
-    op: impl FnOnce(&keyring_core::Entry) -> Result<T, Failure> + Send + 'static,
+    op: impl FnOnce(&Opener) -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, StoreError> {
-    let user = entry_user(store.root());
-    let label = format!("twg credentials ({})", store.root().display());
+    let opener = Opener {
+        user: entry_user(store.root()),
+        label: format!("twg credentials ({})", store.root().display()),
+    };
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
         .name("twg-keyring".into())
         .spawn(move || {
-            let result = open_entry(&user, &label).and_then(|entry| op(&entry));
-            let _ = tx.send(result);
+            let _ = tx.send(op(&opener));
         });
     if let Err(e) = spawned {
         return Err(user_error(store, what, Failure::Other(e.to_string())));
@@ -207,12 +229,8 @@ fn bounded<T: Send + 'static>(
     }
 }
 
-fn read_entry(store: &Store, what: &str) -> Result<Option<EntryData>, StoreError> {
-    let raw = bounded(store, what, |entry| match entry.get_password() {
-        Ok(p) => Ok(Some(Zeroizing::new(p))),
-        Err(keyring_core::Error::NoEntry) => Ok(None),
-        Err(e) => Err(Failure::from_keyring(e)),
-    })?;
+pub(super) fn read_entry(store: &Store, what: &str) -> Result<Option<EntryData>, StoreError> {
+    let raw = bounded_with(store, what, read_raw)?;
     let Some(raw) = raw else { return Ok(None) };
     // serde_json's messages can quote the offending value; report only where it broke.
     serde_json::from_str(&raw).map(Some).map_err(|e| {
@@ -267,9 +285,11 @@ pub(super) fn save(
         serde_json::to_string(&EntryData::from_credentials(credentials, generation))
             .expect("keyring entry always serialises"),
     );
-    bounded(store, "save the credentials to the keyring", move |entry| {
-        entry.set_password(&json).map_err(Failure::from_keyring)
-    })?;
+    bounded_with(
+        store,
+        "save the credentials to the keyring",
+        move |opener| write_raw(opener, &json),
+    )?;
     let mut file = AuthFile::from_credentials(credentials, generation);
     file.backend = BackendKind::Keyring;
     if let Some(o) = file.oauth.as_mut() {
@@ -293,14 +313,37 @@ pub(super) fn save(
 
 /// Removes the twg entry; a missing entry is fine.
 pub(super) fn delete(store: &Store) -> Result<(), StoreError> {
-    bounded(
-        store,
-        "remove the credentials from the keyring",
-        |entry| match entry.delete_credential() {
-            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-            Err(e) => Err(Failure::from_keyring(e)),
-        },
-    )
+    bounded_with(store, "remove the credentials from the keyring", delete_all)
+}
+
+/// Windows keeps the entry in chunks (see [`super::chunked`]).
+#[cfg(windows)]
+use super::chunked::{delete_all, read_raw, write_raw};
+
+/// The entry's JSON, `None` when there is no entry.
+#[cfg(not(windows))]
+fn read_raw(opener: &Opener) -> Result<Option<Zeroizing<String>>, Failure> {
+    match opener.main()?.get_password() {
+        Ok(p) => Ok(Some(Zeroizing::new(p))),
+        Err(keyring_core::Error::NoEntry) => Ok(None),
+        Err(e) => Err(Failure::from_keyring(e)),
+    }
+}
+
+#[cfg(not(windows))]
+fn write_raw(opener: &Opener, json: &str) -> Result<(), Failure> {
+    opener
+        .main()?
+        .set_password(json)
+        .map_err(Failure::from_keyring)
+}
+
+#[cfg(not(windows))]
+fn delete_all(opener: &Opener) -> Result<(), Failure> {
+    match opener.main()?.delete_credential() {
+        Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+        Err(e) => Err(Failure::from_keyring(e)),
+    }
 }
 
 /// Proves the keyring answers and is unlocked, by reading the entry (absent is fine).

@@ -6,6 +6,7 @@
 //! new file, never a torn one. A corrupt or unknown-version file is reported with its path
 //! and left exactly as it is.
 
+pub mod chunked;
 mod file;
 pub mod format;
 pub mod keyring;

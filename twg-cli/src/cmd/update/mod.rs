@@ -136,6 +136,12 @@ enum Restart {
 
 async fn restart_daemon(ctx: &Ctx, layout: &Layout) -> Restart {
     if crate::os_service::is_enabled().unwrap_or(false) {
+        // Task Scheduler's restart kills twgd; let it save and exit first.
+        if cfg!(windows)
+            && let Err(e) = crate::daemon_client::stop_and_warn(ctx).await
+        {
+            return Restart::Failed(e.message);
+        }
         return match crate::upkeep_service::reinstall_and_restart(ctx) {
             Ok(()) => Restart::Service,
             Err(e) => Restart::Failed(format!(
