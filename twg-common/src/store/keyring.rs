@@ -415,6 +415,7 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("backend = \"file\""), "{msg}");
-        assert!(msg.contains("/r/twg/config.toml"), "{msg}");
+        let config = std::path::Path::new("/r/twg").join("config.toml");
+        assert!(msg.contains(&config.display().to_string()), "{msg}");
     }
 }

@@ -12,7 +12,6 @@
 use super::format::{self, AuthFile};
 use super::*;
 use crate::lock;
-use std::process::Command;
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
@@ -330,16 +329,20 @@ fn an_auth_conf_that_cannot_be_read_is_an_error_not_logged_out() {
         other => panic!("expected a read error, got {other:?}"),
     }
 
-    // A config root below a regular file: ENOTDIR.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("plain"), "x").unwrap();
-    let store = Store::new(dir.path().join("plain").join("twg"), BackendKind::File);
-    match store.load() {
-        Err(StoreError::Read { path, source }) => {
-            assert_eq!(path, store.auth_path());
-            assert_eq!(source.kind(), std::io::ErrorKind::NotADirectory);
+    // A config root below a regular file: ENOTDIR. (Windows answers ERROR_PATH_NOT_FOUND,
+    // which std maps to NotFound, so there it reads as not logged in.)
+    #[cfg(unix)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plain"), "x").unwrap();
+        let store = Store::new(dir.path().join("plain").join("twg"), BackendKind::File);
+        match store.load() {
+            Err(StoreError::Read { path, source }) => {
+                assert_eq!(path, store.auth_path());
+                assert_eq!(source.kind(), std::io::ErrorKind::NotADirectory);
+            }
+            other => panic!("expected a read error, got {other:?}"),
         }
-        other => panic!("expected a read error, got {other:?}"),
     }
 }
 
@@ -370,23 +373,29 @@ fn delete_tolerates_a_missing_file_but_not_a_failed_removal() {
 
 // ---------------------------------------------------------------------------------------
 // The keyring backend, in a child process with a session bus of its own
+// (Linux: gnome-keyring over D-Bus; the Windows Credential Manager has its own tests in
+// `chunked.rs`, run under Wine.)
+#[cfg(target_os = "linux")]
+mod secret_service {
+    use super::*;
+    use std::process::Command;
 
-/// Set in the child to the name of the one test it runs.
-const CHILD: &str = "TWG_STORE_TEST_CHILD";
+    /// Set in the child to the name of the one test it runs.
+    const CHILD: &str = "TWG_STORE_TEST_CHILD";
 
-/// The child's session bus.
-#[derive(Clone, Copy, Debug)]
-enum Bus {
-    /// A private, unlocked gnome-keyring in its own `dbus-run-session`.
-    SecretService,
-    /// An address where nothing listens: no Secret Service at all.
-    Nothing,
-}
+    /// The child's session bus.
+    #[derive(Clone, Copy, Debug)]
+    enum Bus {
+        /// A private, unlocked gnome-keyring in its own `dbus-run-session`.
+        SecretService,
+        /// An address where nothing listens: no Secret Service at all.
+        Nothing,
+    }
 
-/// Starts gnome-keyring, waits until it owns the Secret Service name (otherwise the first
-/// client could race it into a second, D-Bus-activated instance), then runs `"$@"`: the
-/// test binary. The session ends when the test does.
-const SESSION_SCRIPT: &str = r#"
+    /// Starts gnome-keyring, waits until it owns the Secret Service name (otherwise the first
+    /// client could race it into a second, D-Bus-activated instance), then runs `"$@"`: the
+    /// test binary. The session ends when the test does.
+    const SESSION_SCRIPT: &str = r#"
 set -e
 printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null
 for _ in $(seq 1 100); do
@@ -400,281 +409,282 @@ echo "gnome-keyring did not claim org.freedesktop.secrets" >&2
 exit 1
 "#;
 
-/// Runs `body` as the test `test` (this module's function of that name) in a new process of
-/// this test binary, on `bus`; in that child, runs `body` itself.
-fn in_child(test: &str, bus: Bus, body: impl FnOnce()) {
-    if std::env::var(CHILD).as_deref() == Ok(test) {
-        body();
-        return;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let tools: &[&str] = match bus {
-        Bus::SecretService => &[
-            "dbus-run-session",
-            "dbus-send",
-            "gnome-keyring-daemon",
-            "secret-tool",
-        ],
-        Bus::Nothing => &[],
-    };
-    for tool in tools {
-        assert!(
-            std::env::split_paths(&path).any(|d| d.join(tool).is_file()),
-            "`{tool}` is not installed; the keyring tests need a real Secret Service: \
+    /// Runs `body` as the test `test` (this module's function of that name) in a new process of
+    /// this test binary, on `bus`; in that child, runs `body` itself.
+    fn in_child(test: &str, bus: Bus, body: impl FnOnce()) {
+        if std::env::var(CHILD).as_deref() == Ok(test) {
+            body();
+            return;
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let tools: &[&str] = match bus {
+            Bus::SecretService => &[
+                "dbus-run-session",
+                "dbus-send",
+                "gnome-keyring-daemon",
+                "secret-tool",
+            ],
+            Bus::Nothing => &[],
+        };
+        for tool in tools {
+            assert!(
+                std::env::split_paths(&path).any(|d| d.join(tool).is_file()),
+                "`{tool}` is not installed; the keyring tests need a real Secret Service: \
              apt-get install gnome-keyring dbus-x11 libsecret-tools"
+            );
+        }
+        let scratch = tempfile::tempdir().expect("scratch dir");
+        let home = scratch.path().join("home");
+        let runtime = scratch.path().join("run");
+        for d in [&home, &runtime] {
+            crate::paths::ensure_private_dir(d).expect("private dir");
+        }
+        let exe = std::env::current_exe().expect("the test binary");
+        // libtest names tests by their path below the crate.
+        let module = module_path!().split_once("::").expect("crate::path").1;
+        let name = format!("{module}::{test}");
+        let mut cmd = match bus {
+            Bus::SecretService => {
+                let mut c = Command::new("dbus-run-session");
+                c.args(["--", "bash", "-c", SESSION_SCRIPT, "bash"])
+                    .arg(&exe);
+                c
+            }
+            Bus::Nothing => {
+                let mut c = Command::new(&exe);
+                c.env(
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    format!("unix:path={}", runtime.join("no-bus-here").display()),
+                );
+                c
+            }
+        };
+        let out = cmd
+            .args(["--exact", &name, "--test-threads=1"])
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("RUST_BACKTRACE", "1")
+            .env(CHILD, test)
+            .output()
+            .expect("run the child test");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "the child test {name} failed ({}):\n{stdout}\n{stderr}",
+            out.status
         );
     }
-    let scratch = tempfile::tempdir().expect("scratch dir");
-    let home = scratch.path().join("home");
-    let runtime = scratch.path().join("run");
-    for d in [&home, &runtime] {
-        crate::paths::ensure_private_dir(d).expect("private dir");
-    }
-    let exe = std::env::current_exe().expect("the test binary");
-    // libtest names tests by their path below the crate.
-    let module = module_path!().split_once("::").expect("crate::path").1;
-    let name = format!("{module}::{test}");
-    let mut cmd = match bus {
-        Bus::SecretService => {
-            let mut c = Command::new("dbus-run-session");
-            c.args(["--", "bash", "-c", SESSION_SCRIPT, "bash"])
-                .arg(&exe);
-            c
+
+    /// The twg entry for `store`'s root as `secret-tool` (an independent Secret Service client)
+    /// sees it; `None` when there is none.
+    fn keyring_entry(store: &Store) -> Option<serde_json::Value> {
+        let user = keyring::entry_user(store.root());
+        let out = Command::new("secret-tool")
+            .args(["lookup", "service", keyring::SERVICE, "username", &user])
+            .output()
+            .expect("run secret-tool");
+        // "Not found" is exit 1 with nothing on either stream; anything on stderr is a failed
+        // lookup, which must not read as "gone".
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.trim().is_empty(), "secret-tool failed: {stderr}");
+        if !out.status.success() || out.stdout.is_empty() {
+            return None;
         }
-        Bus::Nothing => {
-            let mut c = Command::new(&exe);
-            c.env(
-                "DBUS_SESSION_BUS_ADDRESS",
-                format!("unix:path={}", runtime.join("no-bus-here").display()),
-            );
-            c
+        Some(serde_json::from_slice(&out.stdout).expect("the twg entry is JSON"))
+    }
+
+    fn assert_no_secret_in_file(store: &Store, tag: &str) {
+        let text = text_of(store);
+        for s in secrets(tag) {
+            assert!(!text.contains(&s), "{s} is in auth.conf:\n{text}");
         }
-    };
-    let out = cmd
-        .args(["--exact", &name, "--test-threads=1"])
-        .env_clear()
-        .env("PATH", &path)
-        .env("HOME", &home)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("RUST_BACKTRACE", "1")
-        .env(CHILD, test)
-        .output()
-        .expect("run the child test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "the child test {name} failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-}
-
-/// The twg entry for `store`'s root as `secret-tool` (an independent Secret Service client)
-/// sees it; `None` when there is none.
-fn keyring_entry(store: &Store) -> Option<serde_json::Value> {
-    let user = keyring::entry_user(store.root());
-    let out = Command::new("secret-tool")
-        .args(["lookup", "service", keyring::SERVICE, "username", &user])
-        .output()
-        .expect("run secret-tool");
-    // "Not found" is exit 1 with nothing on either stream; anything on stderr is a failed
-    // lookup, which must not read as "gone".
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.trim().is_empty(), "secret-tool failed: {stderr}");
-    if !out.status.success() || out.stdout.is_empty() {
-        return None;
     }
-    Some(serde_json::from_slice(&out.stdout).expect("the twg entry is JSON"))
-}
 
-fn assert_no_secret_in_file(store: &Store, tag: &str) {
-    let text = text_of(store);
-    for s in secrets(tag) {
-        assert!(!text.contains(&s), "{s} is in auth.conf:\n{text}");
+    #[test]
+    fn without_a_secret_service_the_preflight_fails_before_anything_is_sent_or_written() {
+        in_child(
+            "without_a_secret_service_the_preflight_fails_before_anything_is_sent_or_written",
+            Bus::Nothing,
+            || {
+                let root = Root::new();
+                root.store(BackendKind::File)
+                    .preflight()
+                    .expect("the file backend needs nothing");
+                let store = root.store(BackendKind::Keyring);
+                let err = store.preflight().unwrap_err();
+                let msg = err.to_string();
+                assert!(matches!(err, StoreError::Keyring(_)), "{err:?}");
+                assert!(msg.contains("no Secret Service"), "{msg}");
+                assert!(msg.contains("Nothing was sent to the server"), "{msg}");
+                assert!(!store.auth_path().exists(), "nothing was written");
+            },
+        );
     }
-}
 
-#[test]
-fn without_a_secret_service_the_preflight_fails_before_anything_is_sent_or_written() {
-    in_child(
-        "without_a_secret_service_the_preflight_fails_before_anything_is_sent_or_written",
-        Bus::Nothing,
-        || {
-            let root = Root::new();
-            root.store(BackendKind::File)
-                .preflight()
-                .expect("the file backend needs nothing");
-            let store = root.store(BackendKind::Keyring);
-            let err = store.preflight().unwrap_err();
-            let msg = err.to_string();
-            assert!(matches!(err, StoreError::Keyring(_)), "{err:?}");
-            assert!(msg.contains("no Secret Service"), "{msg}");
-            assert!(msg.contains("Nothing was sent to the server"), "{msg}");
-            assert!(!store.auth_path().exists(), "nothing was written");
-        },
-    );
-}
+    #[test]
+    fn switching_to_an_unreachable_keyring_leaves_the_new_secrets_readable_from_the_file() {
+        in_child(
+            "switching_to_an_unreachable_keyring_leaves_the_new_secrets_readable_from_the_file",
+            Bus::Nothing,
+            || {
+                let root = Root::new();
+                let file = root.store(BackendKind::File);
+                let g = guard(&file);
+                file.save(&creds("old"), &g).unwrap();
+                // The save after a rotation, with `backend = "keyring"` newly configured and no
+                // keyring: it fails, but load must not return the spent refresh token.
+                let keyring = root.store(BackendKind::Keyring);
+                let err = keyring.save(&creds("new"), &g).unwrap_err();
+                assert!(matches!(err, StoreError::Keyring(_)), "{err:?}");
+                let loaded = load(&file);
+                assert_eq!(refresh_token(&loaded.credentials), "rt-new");
+                assert_eq!(loaded.credentials, creds("new"));
+                assert_eq!(loaded.backend, BackendKind::File);
+                assert_eq!(loaded.generation, 2);
+            },
+        );
+    }
 
-#[test]
-fn switching_to_an_unreachable_keyring_leaves_the_new_secrets_readable_from_the_file() {
-    in_child(
-        "switching_to_an_unreachable_keyring_leaves_the_new_secrets_readable_from_the_file",
-        Bus::Nothing,
-        || {
-            let root = Root::new();
-            let file = root.store(BackendKind::File);
-            let g = guard(&file);
-            file.save(&creds("old"), &g).unwrap();
-            // The save after a rotation, with `backend = "keyring"` newly configured and no
-            // keyring: it fails, but load must not return the spent refresh token.
-            let keyring = root.store(BackendKind::Keyring);
-            let err = keyring.save(&creds("new"), &g).unwrap_err();
-            assert!(matches!(err, StoreError::Keyring(_)), "{err:?}");
-            let loaded = load(&file);
-            assert_eq!(refresh_token(&loaded.credentials), "rt-new");
-            assert_eq!(loaded.credentials, creds("new"));
-            assert_eq!(loaded.backend, BackendKind::File);
-            assert_eq!(loaded.generation, 2);
-        },
-    );
-}
+    #[test]
+    fn deleting_a_keyring_login_without_the_keyring_keeps_auth_conf_for_a_retry() {
+        in_child(
+            "deleting_a_keyring_login_without_the_keyring_keeps_auth_conf_for_a_retry",
+            Bus::Nothing,
+            || {
+                let root = Root::new();
+                let store = root.store(BackendKind::Keyring);
+                let g = guard(&store);
+                let mut file = AuthFile::from_credentials(&creds("a"), 5);
+                file.backend = BackendKind::Keyring;
+                file.oauth.as_mut().unwrap().access_token = None;
+                file.oauth.as_mut().unwrap().refresh_token = None;
+                file.bitbucket = None;
+                let text = format::render(&file);
+                std::fs::write(store.auth_path(), &text).unwrap();
+                let err = store.delete(&g).unwrap_err();
+                assert!(matches!(err, StoreError::Keyring(_)), "{err:?}");
+                assert_eq!(text_of(&store), text, "auth.conf untouched");
+            },
+        );
+    }
 
-#[test]
-fn deleting_a_keyring_login_without_the_keyring_keeps_auth_conf_for_a_retry() {
-    in_child(
-        "deleting_a_keyring_login_without_the_keyring_keeps_auth_conf_for_a_retry",
-        Bus::Nothing,
-        || {
-            let root = Root::new();
-            let store = root.store(BackendKind::Keyring);
-            let g = guard(&store);
-            let mut file = AuthFile::from_credentials(&creds("a"), 5);
-            file.backend = BackendKind::Keyring;
-            file.oauth.as_mut().unwrap().access_token = None;
-            file.oauth.as_mut().unwrap().refresh_token = None;
-            file.bitbucket = None;
-            let text = format::render(&file);
-            std::fs::write(store.auth_path(), &text).unwrap();
-            let err = store.delete(&g).unwrap_err();
-            assert!(matches!(err, StoreError::Keyring(_)), "{err:?}");
-            assert_eq!(text_of(&store), text, "auth.conf untouched");
-        },
-    );
-}
+    #[test]
+    fn switching_backends_moves_the_secrets_both_ways_and_leaves_no_copy_behind() {
+        in_child(
+            "switching_backends_moves_the_secrets_both_ways_and_leaves_no_copy_behind",
+            Bus::SecretService,
+            || {
+                let root = Root::new();
+                let file = root.store(BackendKind::File);
+                let keyring = root.store(BackendKind::Keyring);
+                let g = guard(&file);
 
-#[test]
-fn switching_backends_moves_the_secrets_both_ways_and_leaves_no_copy_behind() {
-    in_child(
-        "switching_backends_moves_the_secrets_both_ways_and_leaves_no_copy_behind",
-        Bus::SecretService,
-        || {
-            let root = Root::new();
-            let file = root.store(BackendKind::File);
-            let keyring = root.store(BackendKind::Keyring);
-            let g = guard(&file);
+                assert_eq!(file.save(&creds("a"), &g).unwrap(), 1);
+                assert!(
+                    keyring_entry(&file).is_none(),
+                    "the file backend uses no keyring"
+                );
 
-            assert_eq!(file.save(&creds("a"), &g).unwrap(), 1);
-            assert!(
-                keyring_entry(&file).is_none(),
-                "the file backend uses no keyring"
-            );
+                // File -> keyring.
+                keyring.preflight().expect("the keyring answers");
+                let generation = keyring.save(&creds("b"), &g).unwrap();
+                assert!(generation > 1, "{generation}");
+                let disk = on_disk(&keyring);
+                assert_eq!(disk.backend, BackendKind::Keyring);
+                assert_eq!(disk.generation, generation);
+                assert_no_secret_in_file(&keyring, "b");
+                assert_no_secret_in_file(&keyring, "a");
+                let entry = keyring_entry(&keyring).expect("the secrets are in the keyring");
+                assert_eq!(entry["refresh_token"], "rt-b");
+                assert_eq!(entry["bitbucket_token"], "bb-b");
+                assert_eq!(entry["generation"], generation);
+                let loaded = load(&keyring);
+                assert_eq!(loaded.credentials, creds("b"));
+                assert_eq!(loaded.backend, BackendKind::Keyring);
+                assert_eq!(loaded.generation, generation);
 
-            // File -> keyring.
-            keyring.preflight().expect("the keyring answers");
-            let generation = keyring.save(&creds("b"), &g).unwrap();
-            assert!(generation > 1, "{generation}");
-            let disk = on_disk(&keyring);
-            assert_eq!(disk.backend, BackendKind::Keyring);
-            assert_eq!(disk.generation, generation);
-            assert_no_secret_in_file(&keyring, "b");
-            assert_no_secret_in_file(&keyring, "a");
-            let entry = keyring_entry(&keyring).expect("the secrets are in the keyring");
-            assert_eq!(entry["refresh_token"], "rt-b");
-            assert_eq!(entry["bitbucket_token"], "bb-b");
-            assert_eq!(entry["generation"], generation);
-            let loaded = load(&keyring);
-            assert_eq!(loaded.credentials, creds("b"));
-            assert_eq!(loaded.backend, BackendKind::Keyring);
-            assert_eq!(loaded.generation, generation);
+                // The next keyring save is an ordinary one.
+                assert_eq!(keyring.save(&creds("c"), &g).unwrap(), generation + 1);
+                assert_eq!(keyring_entry(&keyring).unwrap()["refresh_token"], "rt-c");
 
-            // The next keyring save is an ordinary one.
-            assert_eq!(keyring.save(&creds("c"), &g).unwrap(), generation + 1);
-            assert_eq!(keyring_entry(&keyring).unwrap()["refresh_token"], "rt-c");
+                // Keyring -> file: the file holds the secrets, the keyring entry is removed.
+                assert_eq!(file.save(&creds("d"), &g).unwrap(), generation + 2);
+                assert!(
+                    keyring_entry(&file).is_none(),
+                    "the keyring copy was removed"
+                );
+                let disk = on_disk(&file);
+                assert_eq!(disk.backend, BackendKind::File);
+                assert!(text_of(&file).contains("rt-d"));
+                assert_eq!(load(&file).credentials, creds("d"));
+            },
+        );
+    }
 
-            // Keyring -> file: the file holds the secrets, the keyring entry is removed.
-            assert_eq!(file.save(&creds("d"), &g).unwrap(), generation + 2);
-            assert!(
-                keyring_entry(&file).is_none(),
-                "the keyring copy was removed"
-            );
-            let disk = on_disk(&file);
-            assert_eq!(disk.backend, BackendKind::File);
-            assert!(text_of(&file).contains("rt-d"));
-            assert_eq!(load(&file).credentials, creds("d"));
-        },
-    );
-}
+    #[test]
+    fn rewrite_keeps_the_keyring_generation_and_moves_the_secrets_when_the_backend_changed() {
+        in_child(
+            "rewrite_keeps_the_keyring_generation_and_moves_the_secrets_when_the_backend_changed",
+            Bus::SecretService,
+            || {
+                let root = Root::new();
+                let file = root.store(BackendKind::File);
+                let keyring = root.store(BackendKind::Keyring);
+                let g = guard(&file);
+                assert_eq!(keyring.save(&creds("a"), &g).unwrap(), 1, "a first save");
+                assert_eq!(keyring.save(&creds("b"), &g).unwrap(), 2);
 
-#[test]
-fn rewrite_keeps_the_keyring_generation_and_moves_the_secrets_when_the_backend_changed() {
-    in_child(
-        "rewrite_keeps_the_keyring_generation_and_moves_the_secrets_when_the_backend_changed",
-        Bus::SecretService,
-        || {
-            let root = Root::new();
-            let file = root.store(BackendKind::File);
-            let keyring = root.store(BackendKind::Keyring);
-            let g = guard(&file);
-            assert_eq!(keyring.save(&creds("a"), &g).unwrap(), 1, "a first save");
-            assert_eq!(keyring.save(&creds("b"), &g).unwrap(), 2);
+                let loaded = load(&keyring);
+                assert_eq!(keyring.rewrite(&loaded, &g).unwrap(), 2, "kept");
+                assert_eq!(on_disk(&keyring).generation, 2);
+                assert_eq!(keyring_entry(&keyring).unwrap()["generation"], 2);
+                assert_eq!(load(&keyring).credentials, creds("b"));
 
-            let loaded = load(&keyring);
-            assert_eq!(keyring.rewrite(&loaded, &g).unwrap(), 2, "kept");
-            assert_eq!(on_disk(&keyring).generation, 2);
-            assert_eq!(keyring_entry(&keyring).unwrap()["generation"], 2);
-            assert_eq!(load(&keyring).credentials, creds("b"));
+                // `backend = "file"` configured since: the rewrite is a real save that moves the
+                // secrets, with a new generation.
+                assert_eq!(file.rewrite(&loaded, &g).unwrap(), 3);
+                let disk = on_disk(&file);
+                assert_eq!((disk.backend, disk.generation), (BackendKind::File, 3));
+                assert!(
+                    keyring_entry(&file).is_none(),
+                    "the keyring copy was removed"
+                );
+                assert_eq!(load(&file).credentials, creds("b"));
+            },
+        );
+    }
 
-            // `backend = "file"` configured since: the rewrite is a real save that moves the
-            // secrets, with a new generation.
-            assert_eq!(file.rewrite(&loaded, &g).unwrap(), 3);
-            let disk = on_disk(&file);
-            assert_eq!((disk.backend, disk.generation), (BackendKind::File, 3));
-            assert!(
-                keyring_entry(&file).is_none(),
-                "the keyring copy was removed"
-            );
-            assert_eq!(load(&file).credentials, creds("b"));
-        },
-    );
-}
+    #[test]
+    fn delete_removes_the_keyring_entry_even_when_auth_conf_no_longer_points_at_it() {
+        in_child(
+            "delete_removes_the_keyring_entry_even_when_auth_conf_no_longer_points_at_it",
+            Bus::SecretService,
+            || {
+                let root = Root::new();
+                let keyring = root.store(BackendKind::Keyring);
+                let g = guard(&keyring);
 
-#[test]
-fn delete_removes_the_keyring_entry_even_when_auth_conf_no_longer_points_at_it() {
-    in_child(
-        "delete_removes_the_keyring_entry_even_when_auth_conf_no_longer_points_at_it",
-        Bus::SecretService,
-        || {
-            let root = Root::new();
-            let keyring = root.store(BackendKind::Keyring);
-            let g = guard(&keyring);
+                // The ordinary case: auth.conf says keyring.
+                keyring.save(&creds("a"), &g).unwrap();
+                assert!(keyring_entry(&keyring).is_some());
+                keyring.delete(&g).unwrap();
+                assert!(keyring_entry(&keyring).is_none());
+                assert!(!keyring.auth_path().exists());
 
-            // The ordinary case: auth.conf says keyring.
-            keyring.save(&creds("a"), &g).unwrap();
-            assert!(keyring_entry(&keyring).is_some());
-            keyring.delete(&g).unwrap();
-            assert!(keyring_entry(&keyring).is_none());
-            assert!(!keyring.auth_path().exists());
-
-            // A leftover entry that auth.conf does not point at (here: no auth.conf at all)
-            // is cleaned up too when the keyring is configured.
-            keyring.save(&creds("b"), &g).unwrap();
-            std::fs::remove_file(keyring.auth_path()).unwrap();
-            assert!(keyring_entry(&keyring).is_some());
-            keyring.delete(&g).unwrap();
-            assert!(
-                keyring_entry(&keyring).is_none(),
-                "the leftover entry is gone"
-            );
-        },
-    );
+                // A leftover entry that auth.conf does not point at (here: no auth.conf at all)
+                // is cleaned up too when the keyring is configured.
+                keyring.save(&creds("b"), &g).unwrap();
+                std::fs::remove_file(keyring.auth_path()).unwrap();
+                assert!(keyring_entry(&keyring).is_some());
+                keyring.delete(&g).unwrap();
+                assert!(
+                    keyring_entry(&keyring).is_none(),
+                    "the leftover entry is gone"
+                );
+            },
+        );
+    }
 }
