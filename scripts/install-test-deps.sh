@@ -7,7 +7,12 @@
 # credential helper's tests, with git http-backend), curl (the conformance kit's self test),
 # Node.js >= 20 with npm, and the npm packages of tests/conformance (oidc-provider,
 # playwright-core); for the completions, man pages and the Debian package: zsh, fish,
-# man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb.
+# man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb; for the cross-checks and the
+# Windows tests under Wine: the Rust targets x86_64-pc-windows-gnu, aarch64-apple-darwin and
+# x86_64-apple-darwin, mingw-w64 (the Windows linker and the test DLL shim), clang (ring's C
+# code for the Apple targets) and wine64 (Debian 12's Wine 8.0; its loader is
+# /usr/lib/wine/wine64, which the tests call directly, so the `wine` wrapper package and its
+# 32-bit half are not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +29,8 @@ for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session
             nsenter:util-linux git:git strace:strace kill:procps strip:binutils tar:tar sha256sum:coreutils curl:curl \
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
             notify-send:libnotify-bin gdbus:libglib2.0-bin zsh:zsh fish:fish man:man-db \
-            lintian:lintian dpkg-shlibdeps:dpkg-dev gzip:gzip; do
+            lintian:lintian dpkg-shlibdeps:dpkg-dev gzip:gzip \
+            x86_64-w64-mingw32-gcc:mingw-w64 clang:clang /usr/lib/wine/wine64:wine64; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -46,6 +52,16 @@ if [ "$(node_major)" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
 fi
 if [ ! -d tests/conformance/node_modules/oidc-provider ] || [ ! -d tests/conformance/node_modules/playwright-core ]; then
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Cross-compilation targets: rustup skips the ones already installed.
+missing_targets=()
+installed_targets="$(rustup target list --installed)"
+for t in x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin; do
+  grep -qx "$t" <<<"$installed_targets" || missing_targets+=("$t")
+done
+if [ ${#missing_targets[@]} -gt 0 ]; then
+  rustup target add "${missing_targets[@]}"
 fi
 
 # cargo-machete finds dependencies no code uses (scripts/test.sh fails on any).
