@@ -11,8 +11,8 @@
 
 use crate::{Env, Idp, Proc, read_user_code, wait_within};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Where `scripts/build-windows.sh` put `twg.exe`, `twgd.exe` and `bcryptprimitives.dll`.
@@ -55,22 +55,33 @@ pub fn windows_path(p: &Path) -> String {
     format!("Z:{}", p.display()).replace('/', "\\")
 }
 
-/// The Wine prefix every test shares, created once per test process.
+/// The Wine prefix every test shares: `TWG_WINEPREFIX`, else `<workspace>/target/wine-prefix`.
+/// A prefix is about 700 MB and ten seconds to create, so it is made once per machine and
+/// reused; nothing of twg's lives in it (each test has its own config root). A new one is
+/// built beside it and renamed into place, so concurrent test runs never see half a prefix.
 fn prefix() -> &'static Path {
     static PREFIX: OnceLock<PathBuf> = OnceLock::new();
     PREFIX.get_or_init(|| {
-        // Kept for the process's lifetime (statics are never dropped); under the system temp
-        // directory, so a crashed run leaves nothing in the tree.
-        let dir = tempfile::Builder::new()
-            .prefix("twg-wine-prefix-")
-            .tempdir()
-            .expect("tempdir for the Wine prefix")
-            .keep();
+        let dir = std::env::var_os("TWG_WINEPREFIX")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wine-prefix")
+            });
+        if dir.join("system.reg").exists() {
+            start_session(&dir);
+            return dir;
+        }
+        let parent = dir.parent().expect("prefix parent");
+        std::fs::create_dir_all(parent).expect("prefix parent directory");
+        let building = tempfile::Builder::new()
+            .prefix(".wine-prefix-")
+            .tempdir_in(parent)
+            .expect("temp prefix");
         let started = Instant::now();
         let out = Command::new(loader())
             .arg("wineboot")
             .arg("--init")
-            .env("WINEPREFIX", &dir)
+            .env("WINEPREFIX", building.path())
             .env("WINEDEBUG", "-all")
             // No Mono or Gecko download prompts: twg needs neither.
             .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
@@ -88,8 +99,47 @@ fn prefix() -> &'static Path {
             dir.display(),
             started.elapsed().as_secs_f64()
         );
+        // Another run may have won the race: its prefix is as good as ours.
+        if std::fs::rename(building.path(), &dir).is_ok() {
+            let _ = building.keep();
+        }
+        start_session(&dir);
         dir
     })
+}
+
+/// Starts the prefix's Wine session (wineserver, services.exe, explorer.exe, ...) with no
+/// stdio of ours, and keeps it up for this test process.
+///
+/// Wine starts those long-lived processes from whichever Wine process needs them first, and
+/// they inherit its stdout and stderr: when that was a `twg.exe` whose output a test reads to
+/// the end, the read never ended (seen: a test hung with wineserver and services.exe holding
+/// its pipe). A session started here hands them /dev/null instead. The keeper, `cmd.exe`
+/// reading a pipe only this process writes to, keeps the session from shutting down between
+/// tests (Wine ends it seconds after its last process) and ends with this process.
+fn start_session(prefix: &Path) {
+    static KEEPER: OnceLock<Mutex<Child>> = OnceLock::new();
+    let wine = |args: &[&str]| {
+        let mut c = Command::new(loader());
+        c.args(args)
+            .env("WINEPREFIX", prefix)
+            .env("WINEDEBUG", "-all")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    KEEPER.get_or_init(|| {
+        let keeper = wine(&["cmd.exe"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start the Wine session's keeper");
+        let boot = wine(&["wineboot"])
+            .stdin(Stdio::null())
+            .status()
+            .expect("run wineboot");
+        assert!(boot.success(), "wineboot failed: {boot}");
+        Mutex::new(keeper)
+    });
 }
 
 /// One user's twg under Wine: an [`Env`] (its paths are the Unix view, for the test's own
@@ -138,9 +188,20 @@ impl WineEnv {
         self.command("twg.exe", args)
     }
 
-    /// Runs `twg.exe <args>` to completion.
+    /// Runs `twg.exe <args>` to completion; a run past a minute fails the test by name
+    /// instead of hanging the whole test binary.
     pub fn twg(&self, args: &[&str]) -> Output {
-        self.twg_cmd(args).output().expect("run twg.exe")
+        let child = self
+            .twg_cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn twg.exe");
+        wait_within(
+            Proc { child },
+            Duration::from_secs(60),
+            &format!("twg.exe {}", args.join(" ")),
+        )
     }
 
     /// The pid (a Windows pid) of the twgd.exe that answers `twg.exe daemon status`.
