@@ -126,6 +126,16 @@ fn a_second_twgd_exe_exits_10_already_running() {
     let w = WineEnv::new(&idp.url);
     let _first = w.start_daemon();
     let first_pid = w.daemon_pid().expect("first twgd.exe answers");
+    // The pidfile (beside the socket path) names the daemon that holds its lock. Windows
+    // refuses a write through a second handle while the first holds a LockFileEx lock over
+    // the file; Wine allows it, so this cannot catch that here, but it checks the content.
+    let pidfile = w.env.socket.with_file_name("twgd.sock.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        first_pid.to_string(),
+        "{}",
+        pidfile.display()
+    );
     let second = w.spawn_daemon();
     let out = wait_within(second, Duration::from_secs(30), "the second twgd.exe");
     assert_eq!(
