@@ -8,8 +8,12 @@
 # Node.js >= 20 with npm, and the npm packages of tests/conformance (oidc-provider,
 # playwright-core); for the completions, man pages and the Debian package: zsh, fish,
 # man-db, lintian, dpkg-dev (dpkg-shlibdeps) and cargo-deb; python3 (plistlib reads back the
-# LaunchAgent plist); for the Apple cross-check (scripts/check-macos.sh): clang, llvm
-# (llvm-ar) and the Rust targets aarch64-apple-darwin and x86_64-apple-darwin.
+# LaunchAgent plist); for the cross-checks and the Windows tests under Wine: the Rust targets
+# x86_64-pc-windows-gnu, aarch64-apple-darwin and x86_64-apple-darwin, mingw-w64 (the Windows
+# linker and the test DLL shim), clang and llvm (llvm-ar) for ring's C code on the Apple
+# targets (scripts/check-macos.sh), and wine64 (Debian 12's Wine 8.0; its loader is
+# /usr/lib/wine/wine64, which the tests call directly, so the `wine` wrapper package and its
+# 32-bit half are not needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +31,7 @@ for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
             notify-send:libnotify-bin gdbus:libglib2.0-bin zsh:zsh fish:fish man:man-db \
             lintian:lintian dpkg-shlibdeps:dpkg-dev gzip:gzip python3:python3 \
-            clang:clang llvm-ar:llvm; do
+            x86_64-w64-mingw32-gcc:mingw-w64 clang:clang llvm-ar:llvm /usr/lib/wine/wine64:wine64; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -51,10 +55,15 @@ if [ ! -d tests/conformance/node_modules/oidc-provider ] || [ ! -d tests/conform
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# The Apple targets of scripts/check-macos.sh (the standard library only; nothing is linked).
-for target in aarch64-apple-darwin x86_64-apple-darwin; do
-  rustup target list --installed | grep -x "$target" >/dev/null || rustup target add "$target"
+# Cross-compilation targets: rustup skips the ones already installed.
+missing_targets=()
+installed_targets="$(rustup target list --installed)"
+for t in x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin; do
+  grep -qx "$t" <<<"$installed_targets" || missing_targets+=("$t")
 done
+if [ ${#missing_targets[@]} -gt 0 ]; then
+  rustup target add "${missing_targets[@]}"
+fi
 
 # cargo-machete finds dependencies no code uses (scripts/test.sh fails on any).
 command -v cargo-machete >/dev/null 2>&1 || cargo install cargo-machete --locked --quiet

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod web;
+pub mod wine;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -24,6 +24,73 @@ pub enum HttpSetupError {
     Build(String),
 }
 
+/// Everything but the trust roots: timeouts, no redirects, the user agent, and the system's
+/// proxy settings (`HTTPS_PROXY`/`NO_PROXY`, and the registry's on Windows).
+fn base_builder(config: &Config) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10).min(config.timeout))
+        .timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("twg/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(60))
+}
+
+/// The certificates of an extra CA bundle (`SSL_CERT_FILE` or `network.ca_file`).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, HttpSetupError> {
+    let pem = std::fs::read(path).map_err(|source| HttpSetupError::CaFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| HttpSetupError::CaParse {
+            path: path.to_path_buf(),
+        })?;
+    if certs.is_empty() {
+        return Err(HttpSetupError::CaParse {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Extra CA roots where the Windows chain engine refuses them (Wine).
+///
+/// With an extra CA bundle, reqwest's rustls-platform-verifier builds a Windows chain engine
+/// (`CertCreateCertificateChainEngine`) whose `CERT_CHAIN_ENGINE_CONFIG` carries
+/// `dwExclusiveFlags`, a field of Windows 8 and later. Wine 8.0's crypt32 accepts only the two
+/// older sizes of that structure and fails with `E_INVALIDARG` ("Invalid parameter", os error
+/// -2147024809), so under Wine every `twg.exe` with `SSL_CERT_FILE` set (Wine passes the Linux
+/// environment through, and many Linux hosts set it) could not build its HTTP client (seen
+/// with `WINEDEBUG=+crypt`: the last call before the error is that one). Real Windows 10 and
+/// later (the oldest Rust's standard library runs on) accept the structure, so this path is
+/// not taken there. When it is taken, verification stays complete: rustls's own verifier
+/// (chain and host name) over the system's root store plus the extra bundle, which is what
+/// the platform verifier would have trusted; only Windows-specific policy (revocation) is
+/// not consulted.
+#[cfg(windows)]
+mod windows_roots {
+    use super::{HttpSetupError, base_builder, chain};
+    use crate::config::Config;
+
+    pub(super) fn fallback(
+        config: &Config,
+        extra: Vec<reqwest::Certificate>,
+        first: reqwest::Error,
+    ) -> Result<reqwest::Client, HttpSetupError> {
+        // A partly readable system store still yields the roots it could read.
+        let system = rustls_native_certs::load_native_certs().certs;
+        let roots: Vec<reqwest::Certificate> = system
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+            .chain(extra)
+            .collect();
+        base_builder(config)
+            .tls_certs_only(roots)
+            .build()
+            .map_err(|_| HttpSetupError::Build(chain(&first)))
+    }
+}
+
 /// A cheap-to-clone HTTP client.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -38,28 +105,23 @@ fn install_crypto_provider() {
 impl HttpClient {
     pub fn new(config: &Config) -> Result<Self, HttpSetupError> {
         install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10).min(config.timeout))
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("twg/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(60));
-        if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|source| HttpSetupError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|_| HttpSetupError::CaParse { path: path.clone() })?;
-            if certs.is_empty() {
-                return Err(HttpSetupError::CaParse { path: path.clone() });
-            }
-            builder = builder.tls_certs_merge(certs);
+        let extra = match &config.ca_file {
+            Some(path) => Some(read_ca_file(path)?),
+            None => None,
+        };
+        let mut builder = base_builder(config);
+        if let Some(certs) = &extra {
+            builder = builder.tls_certs_merge(certs.clone());
         }
-        let inner = builder
-            .build()
-            .map_err(|e| HttpSetupError::Build(chain(&e)))?;
-        Ok(Self { inner })
+        match builder.build() {
+            Ok(inner) => Ok(Self { inner }),
+            #[cfg(windows)]
+            Err(e) if extra.is_some() => {
+                windows_roots::fallback(config, extra.unwrap_or_default(), e)
+                    .map(|inner| Self { inner })
+            }
+            Err(e) => Err(HttpSetupError::Build(chain(&e))),
+        }
     }
 
     pub fn reqwest(&self) -> &reqwest::Client {
