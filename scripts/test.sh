@@ -24,6 +24,12 @@ if cargo tree -p twg-cli -e normal --locked --prefix none | grep -E '^(twgd|noti
   exit 1
 fi
 cargo build --release --workspace --all-targets --locked
+# Windows: twg.exe and twgd.exe (mingw, debug) and the Wine DLL shim in target/wine, for the
+# end-to-end tests under Wine (tests/e2e/tests/wine.rs, run with the others below); then the
+# Windows unit tests of twg-common and twgd, run under Wine by scripts/wine-run.sh.
+bash scripts/build-windows.sh
+CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="timeout --kill-after=10s 300s $PWD/scripts/wine-run.sh" \
+  cargo test --locked --target x86_64-pc-windows-gnu -p twg-common -p twgd --lib
 # No test binary may hang the run: each runs under a 10-minute limit (the slowest takes about
 # a minute), so a stuck test fails in minutes with its name, not at the CI limit.
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="timeout --kill-after=10s 600s"
