@@ -31,7 +31,8 @@ for pair in bwrap:bubblewrap gnome-keyring-daemon:gnome-keyring dbus-run-session
             dbus-monitor:dbus-bin dbus-send:dbus-bin Xvfb:xvfb xauth:xauth dunst:dunst dunstctl:dunst \
             notify-send:libnotify-bin gdbus:libglib2.0-bin zsh:zsh fish:fish man:man-db \
             lintian:lintian dpkg-shlibdeps:dpkg-dev gzip:gzip python3:python3 \
-            x86_64-w64-mingw32-gcc:mingw-w64 clang:clang llvm-ar:llvm /usr/lib/wine/wine64:wine64; do
+            x86_64-w64-mingw32-gcc:mingw-w64 clang:clang llvm-ar:llvm /usr/lib/wine/wine64:wine64 \
+            openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
