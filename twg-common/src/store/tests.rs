@@ -82,23 +82,6 @@ fn creds(tag: &str) -> Credentials {
     }
 }
 
-/// The secrets of [`creds`]`(tag)`, for "not in plaintext" checks.
-fn secrets(tag: &str) -> [String; 3] {
-    [
-        format!("at-{tag}"),
-        format!("rt-{tag}"),
-        format!("bb-{tag}"),
-    ]
-}
-
-fn refresh_token(c: &Credentials) -> &str {
-    c.oauth
-        .as_ref()
-        .and_then(|o| o.refresh_token.as_ref())
-        .map(Secret::expose)
-        .unwrap_or_default()
-}
-
 /// `auth.conf` as its raw text.
 fn text_of(store: &Store) -> String {
     std::fs::read_to_string(store.auth_path()).expect("auth.conf")
@@ -379,6 +362,23 @@ fn delete_tolerates_a_missing_file_but_not_a_failed_removal() {
 mod secret_service {
     use super::*;
     use std::process::Command;
+
+    /// The secrets of [`creds`]`(tag)`, for "not in plaintext" checks.
+    fn secrets(tag: &str) -> [String; 3] {
+        [
+            format!("at-{tag}"),
+            format!("rt-{tag}"),
+            format!("bb-{tag}"),
+        ]
+    }
+
+    fn refresh_token(c: &Credentials) -> &str {
+        c.oauth
+            .as_ref()
+            .and_then(|o| o.refresh_token.as_ref())
+            .map(Secret::expose)
+            .unwrap_or_default()
+    }
 
     /// Set in the child to the name of the one test it runs.
     const CHILD: &str = "TWG_STORE_TEST_CHILD";
