@@ -6,6 +6,7 @@
 //! or from `TWG_E2E_BIN_DIR`.
 
 pub mod http;
+pub mod tls;
 pub mod web;
 pub mod wine;
 

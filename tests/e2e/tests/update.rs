@@ -464,92 +464,18 @@ fn sign_with_other(archive: &[u8], target: &str) -> String {
 fn an_extra_ca_bundle_is_trusted_in_a_real_tls_handshake() {
     let env_dir = tempfile::tempdir().unwrap();
     let d = env_dir.path();
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=twg test CA",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
+    twg_e2e::tls::make_ca(d, "ca");
+    twg_e2e::tls::make_server_cert(d);
     let manifest = serde_json::json!({
         "schema": 1,
         "channels": {"stable": {"version": running_version(), "assets": {}}}
     });
     std::fs::write(d.join("manifest.json"), manifest.to_string()).unwrap();
-    let script = r#"
-import http.server, ssl, sys, os
-os.chdir(sys.argv[1])
-httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain("server.pem", "server.key")
-httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-print(httpd.server_address[1], flush=True)
-httpd.serve_forever()
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .arg(d)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3");
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut port,
-    )
-    .unwrap();
-    let _server = twg_e2e::Proc { child };
+    let server = twg_e2e::tls::serve_dir(d);
     let mut env = Env::new("http://127.0.0.1:9");
     env.set(
         "TWG_UPDATE_MANIFEST_URL",
-        &format!("https://127.0.0.1:{}/manifest.json", port.trim()),
+        &format!("https://127.0.0.1:{}/manifest.json", server.port),
     );
     // Without the CA: the handshake fails and says so.
     let (ok, out, err) = update(&env);

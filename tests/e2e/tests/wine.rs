@@ -7,7 +7,7 @@
 //! (`scripts/install-test-deps.sh`); without them every test fails saying so.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use twg_common::secret::Secret;
 use twg_e2e::wine::{WineEnv, windows_path};
@@ -248,81 +248,13 @@ fn twg_exe_daemon_stop_returns_only_after_twgd_exe_is_gone() {
     w.env.credentials();
 }
 
-/// Runs `openssl <args>` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}: {out:?}");
-}
-
-/// A self-signed CA `<name>.pem` (key `<name>.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=twg wine test CA",
-        ],
-    );
-}
-
 #[test]
 fn an_extra_ca_bundle_is_trusted_and_still_verified_in_a_real_tls_handshake() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    make_ca(d, "ca");
-    make_ca(d, "other-ca");
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+    twg_e2e::tls::make_ca(d, "ca");
+    twg_e2e::tls::make_ca(d, "other-ca");
+    twg_e2e::tls::make_server_cert(d);
     // `twg update` reads a manifest over HTTPS; one naming this very version is "up to date"
     // and installs nothing (which Windows builds cannot do yet anyway).
     let manifest = serde_json::json!({
@@ -330,34 +262,11 @@ fn an_extra_ca_bundle_is_trusted_and_still_verified_in_a_real_tls_handshake() {
         "channels": {"stable": {"version": env!("CARGO_PKG_VERSION"), "assets": {}}}
     });
     std::fs::write(d.join("manifest.json"), manifest.to_string()).unwrap();
-    let script = r#"
-import http.server, ssl, sys, os
-os.chdir(sys.argv[1])
-httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain("server.pem", "server.key")
-httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-print(httpd.server_address[1], flush=True)
-httpd.serve_forever()
-"#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .arg(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut port,
-    )
-    .unwrap();
-    let _server = Proc { child };
+    let server = twg_e2e::tls::serve_dir(d);
     let mut w = WineEnv::new("http://127.0.0.1:9");
     w.env.set(
         "TWG_UPDATE_MANIFEST_URL",
-        &format!("https://127.0.0.1:{}/manifest.json", port.trim()),
+        &format!("https://127.0.0.1:{}/manifest.json", server.port),
     );
     let update = |w: &WineEnv| {
         let out = w.twg(&["update"]);
