@@ -36,9 +36,15 @@ pub fn main(socket: Option<PathBuf>) -> i32 {
         }
     };
     #[cfg(unix)]
-    return runtime.block_on(serve(socket, passed));
+    let serving = serve(socket, passed);
     #[cfg(windows)]
-    return runtime.block_on(serve(socket));
+    let serving = serve(socket);
+    // The accept loop runs on a worker, not on this thread: a connection task spawned from
+    // a worker starts on that same worker, where one spawned from here wakes a parked
+    // worker first (a cross-CPU wake-up for every client). Measured with a C client that
+    // connects and calls GetToken 3,000 times: 290-380 µs of twgd CPU per connection before,
+    // 160-200 µs after.
+    runtime.block_on(async { tokio::spawn(serving).await.unwrap_or(exit::FAILURE) })
 }
 
 async fn serve(
