@@ -9,49 +9,23 @@
 use crate::cli::{AuthCommand, Cli, Command, OutputFormat};
 use std::ffi::OsString;
 
-/// The parsed command line when it is a plain `auth token`, else `None`.
+/// The parsed command line when it is a plain `auth token`, else `None`. The parser is
+/// shared with the front `twg` (`twg_common::hot_path`), so both agree on the hot path.
 pub fn parse(args: &[OsString]) -> Option<Cli> {
-    let mut json = false;
-    let mut output = None;
-    let mut min_valid = None;
-    let mut words = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let arg = arg.to_str()?;
-        match arg {
-            "--json" => json = true,
-            "--min-valid" => min_valid = Some(it.next()?.to_str()?.parse::<u64>().ok()?),
-            "--output" => output = Some(format(it.next()?.to_str()?)?),
-            _ => {
-                if let Some(v) = arg.strip_prefix("--output=") {
-                    output = Some(format(v)?);
-                } else if let Some(v) = arg.strip_prefix("--min-valid=") {
-                    min_valid = Some(v.parse::<u64>().ok()?);
-                } else if arg.starts_with('-') {
-                    return None;
-                } else {
-                    words.push(arg);
-                }
-            }
-        }
-    }
-    if words != ["auth", "token"] {
-        return None;
-    }
+    let t = twg_common::hot_path::parse(args)?;
     Some(Cli {
-        json,
-        output,
-        command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd { min_valid })),
+        json: t.json,
+        output: t.output_json.map(|json| {
+            if json {
+                OutputFormat::Json
+            } else {
+                OutputFormat::Text
+            }
+        }),
+        command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd {
+            min_valid: t.min_valid,
+        })),
     })
-}
-
-/// `--output`'s value, exactly as clap spells it (anything else goes to clap for its error).
-fn format(v: &str) -> Option<OutputFormat> {
-    match v {
-        "json" => Some(OutputFormat::Json),
-        "text" => Some(OutputFormat::Text),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
