@@ -102,11 +102,11 @@ case $status in
 esac
 pass "/usr/bin/twg started, queried and stopped /usr/bin/twgd"
 
-for page in twg twgd twg-auth-token; do
+for page in twg twg-cli twgd twg-auth-token; do
   got=$(man -w "$page") || fail "man -w $page"
   [ "$got" = "/usr/share/man/man1/$page.1.gz" ] || fail "man -w $page found $got"
 done
-pass "man -w finds twg, twgd and the subcommand pages"
+pass "man -w finds twg, twg-cli, twgd and the subcommand pages"
 
 out=$(as_user bash --norc --noprofile -c 'source /usr/share/bash-completion/completions/twg && complete -p twg') ||
   fail "bash cannot load the installed completion"

@@ -1,10 +1,12 @@
-//! A hand parser for the one hot command, `twg [--json | --output F] auth token [--min-valid N]`
-//! (the flags may come anywhere, as clap allows).
+//! The one hot command, `twg [--json | --output F] auth token [--min-valid N]` (the flags
+//! may come anywhere, as clap allows), without clap.
 //!
 //! clap builds the whole command tree (every subcommand and flag) before parsing, which
-//! costs more than the rest of `twg auth token` together. Scripts and agents call this
-//! command constantly, so it skips clap when the arguments are exactly of this form;
-//! anything else (help, typos, other commands) goes through clap as usual.
+//! costs more than the rest of `twg auth token` together. The front `twg` answers this
+//! command itself when twgd does, but hands it here when twgd is down (the fallback) or
+//! env-mode credentials are set, so this binary skips clap for it too; anything else (help,
+//! typos, other commands) goes through clap as usual. The tests below hold the shared
+//! parser (`twg_common::hot_path`) to clap's reading of the same line.
 
 use crate::cli::{AuthCommand, Cli, Command, OutputFormat};
 use std::ffi::OsString;
