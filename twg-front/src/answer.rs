@@ -1,17 +1,13 @@
 //! The hot path: `twg auth token` answered by twgd, with the full CLI's trust checks
-//! (`twg_common::rpc::connect`: the socket directory, the socket's owner and the peer's uid,
-//! all before anything is sent) and its exact output.
+//! (`twg_common::rpc`: the socket directory, the socket's owner and the peer's uid, all
+//! before anything is sent; see `call.rs`) and its exact output.
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 use twg_common::error_code::ErrorCode;
 use twg_common::hot_path::{self, CallFailure};
 use twg_common::rpc::{self, pb};
-
-/// How long a connect may take before twgd counts as unreachable (as in the full CLI).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Variables that change what `auth token` does, so the full CLI must see them: env-mode
 /// credentials win over twgd (`TWG_OAUTH_ACCESS_TOKEN`, then `TWG_TOKEN`, whose checks and
@@ -72,14 +68,13 @@ async fn get_token(
     socket: &Path,
     min_valid: Option<u64>,
 ) -> Option<Result<pb::GetTokenResponse, (ErrorCode, String)>> {
-    let mut client = rpc::connect(socket, CONNECT_TIMEOUT).await.ok()?;
     let agent = twg_common::agent::detect_from_process_env();
     let request = pb::GetTokenRequest {
         client: Some(rpc::client_info(agent.map(|a| a.as_str()))),
         min_valid_seconds: min_valid,
     };
-    match client.get_token(request).await {
-        Ok(r) => Some(Ok(r.into_inner())),
+    match crate::call::get_token(socket, &request).await? {
+        Ok(r) => Some(Ok(r)),
         Err(status) => match hot_path::classify(&status) {
             CallFailure::Answered(code, message) => Some(Err((code, message))),
             CallFailure::Unimplemented | CallFailure::NotResponding => None,

@@ -17,6 +17,7 @@
 //! only refresh a hand-over can lead to, and it runs under the credential lock as before.
 
 mod answer;
+mod call;
 mod handover;
 
 use std::ffi::OsString;
