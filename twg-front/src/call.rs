@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 use twg_common::rpc::{self, pb};
 
-/// How long a connect may take before twgd counts as unreachable (as in the full CLI).
+/// How long a connect may take before twgd counts as unreachable (as in the full CLI; a
+/// named pipe opens at once or fails).
+#[cfg(unix)]
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A twgd that does not answer a ping within this is not responding (SIGSTOP, a hang), as
 /// with the full CLI's channel settings (`twg_common::rpc`).
