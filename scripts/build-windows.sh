@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Windows binaries the Wine end-to-end tests run (tests/e2e/tests/wine.rs):
-# twg.exe and twgd.exe for x86_64-pc-windows-gnu (mingw), plus bcryptprimitives.dll, the
-# test-only shim that lets Rust programs load under Debian 12's Wine 8.0 (see
-# tests/wine/bcryptprimitives.c). All three land in one directory, printed on the last line:
+# twg.exe (the front), twg-cli.exe (the full CLI it runs) and twgd.exe for
+# x86_64-pc-windows-gnu (mingw), plus bcryptprimitives.dll, the test-only shim that lets Rust
+# programs load under Debian 12's Wine 8.0 (see tests/wine/bcryptprimitives.c). All land in
+# one directory, printed on the last line:
 # TWG_WINE_BIN_DIR if set, else target/wine. The tests read the same variable with the same
 # default.
 #
@@ -29,8 +30,8 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 out="${TWG_WINE_BIN_DIR:-target/wine}"
 mkdir -p "$out"
 
-cargo build --locked --target x86_64-pc-windows-gnu -p twgd -p twg-cli --bins
-for exe in twg.exe twgd.exe; do
+cargo build --locked --target x86_64-pc-windows-gnu -p twgd -p twg-cli -p twg-front --bins
+for exe in twg.exe twg-cli.exe twgd.exe; do
   cp -f "$target_dir/x86_64-pc-windows-gnu/debug/$exe" "$out/$exe"
 done
 # Rebuilt only when its source changed.
@@ -39,4 +40,4 @@ if [ ! -f "$dll" ] || [ tests/wine/bcryptprimitives.c -nt "$dll" ] || [ tests/wi
   x86_64-w64-mingw32-gcc -O2 -shared -o "$dll" \
     tests/wine/bcryptprimitives.c tests/wine/bcryptprimitives.def -ladvapi32
 fi
-echo "build-windows: twg.exe, twgd.exe and bcryptprimitives.dll are in $(cd "$out" && pwd)"
+echo "build-windows: twg.exe, twg-cli.exe, twgd.exe and bcryptprimitives.dll are in $(cd "$out" && pwd)"

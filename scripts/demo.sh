@@ -5,7 +5,7 @@
 # Set TWG_OAUTH_ISSUER (and TWG_OAUTH_CLIENT_ID, TWG_OAUTH_SCOPES) to use another server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p twg-cli -p twgd -p twg-dev-idp
+cargo build --release --locked -p twg-cli -p twg-front -p twgd -p twg-dev-idp
 bin=$PWD/target/release
 work=$(mktemp -d)
 pids=()

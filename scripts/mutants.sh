@@ -24,7 +24,7 @@ case "$target_dir" in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
 if [ "${1:-}" = daemon ]; then
   shift
   if [ -z "${TWG_E2E_BIN_DIR:-}" ]; then
-    cargo build --release -p twg-cli -p twgd -p twg-dev-idp
+    cargo build --release -p twg-cli -p twg-front -p twgd -p twg-dev-idp
     export TWG_E2E_BIN_DIR=$target_dir/release
   fi
   # Only the in-process test targets are built and run for each mutant (`--cargo-arg`

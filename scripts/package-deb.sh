@@ -5,7 +5,9 @@
 # `--fast`: lighter compression (about 15 s instead of 90 s on 2 busy cores, 15% larger), as
 # scripts/test-package.sh uses; a package to publish is built without it.
 #
-# Everything the package holds besides the two binaries is generated here into
+# Everything the package holds besides the three binaries (`twg`, the small front that
+# answers `twg auth token`; `twg-cli`, the full CLI it hands every other command to, found
+# beside it; `twgd`) is generated here into
 # target/release/deb/, from the same definitions the binaries use:
 #   man/          `twg __man` and `twgd --write-man` (clap_mangen)
 #   completions/  `twg completion bash|zsh|fish` (clap_complete)
@@ -25,7 +27,7 @@ case "${1:-}" in
 esac
 
 release=${CARGO_TARGET_DIR:-target}/release
-for bin in twg twgd; do
+for bin in twg twg-cli twgd; do
   if [ ! -x "$release/$bin" ]; then
     echo "package-deb: $release/$bin is missing; run \`cargo build --release --locked\` first" >&2
     exit 1
@@ -57,6 +59,9 @@ mkdir -p "$out/man" "$out/completions" "$out/systemd"
 
 "$release/twg" __man "$out/man"
 "$release/twgd" --write-man "$out/man"
+# twg-cli is not typed by users, but every program in /usr/bin needs a page (lintian's
+# no-manual-page): it gets twg's, through a `.so` link as man-db resolves it.
+echo '.so man1/twg.1' >"$out/man/twg-cli.1"
 # Debian policy: man pages gzipped with -9n (no name or timestamp, so builds are reproducible).
 gzip -9n "$out"/man/*.1
 "$release/twg" completion bash >"$out/completions/twg.bash"

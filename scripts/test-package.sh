@@ -42,6 +42,7 @@ pass "built $deb"
 dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print substr($6, 2)}' | sort >"$tmp/files"
 {
   echo /usr/bin/twg
+  echo /usr/bin/twg-cli
   echo /usr/bin/twgd
   echo /usr/share/bash-completion/completions/twg
   echo /usr/share/zsh/vendor-completions/_twg
@@ -54,7 +55,7 @@ dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print substr($6, 2)}' | sort >"$tmp/files"
 } | sort >"$tmp/expected"
 grep -v '^/usr/share/man/man1/' "$tmp/files" >"$tmp/non-man" || true
 diff -u "$tmp/expected" "$tmp/non-man" || fail "the package's files differ from the expected list (- expected, + packaged)"
-for page in twg twgd twg-login twg-auth-token twg-completion twg-update twg-daemon-start; do
+for page in twg twg-cli twgd twg-login twg-auth-token twg-completion twg-update twg-daemon-start; do
   grep -qx "/usr/share/man/man1/$page.1.gz" "$tmp/files" || fail "no man page $page.1.gz in the package"
 done
 if grep '^/usr/share/man/' "$tmp/files" | grep -vE '^/usr/share/man/man1/twgd?(-[a-z-]+)?\.1\.gz$'; then
@@ -101,11 +102,14 @@ case $status in
 esac
 pass "/usr/bin/twg started, queried and stopped /usr/bin/twgd"
 
-for page in twg twgd twg-auth-token; do
+for page in twg twg-cli twgd twg-auth-token; do
+  want=/usr/share/man/man1/$page.1.gz
+  # twg-cli's page is a `.so` link to twg's, which man follows.
+  [ "$page" = twg-cli ] && want=/usr/share/man/man1/twg.1.gz
   got=$(man -w "$page") || fail "man -w $page"
-  [ "$got" = "/usr/share/man/man1/$page.1.gz" ] || fail "man -w $page found $got"
+  [ "$got" = "$want" ] || fail "man -w $page found $got, expected $want"
 done
-pass "man -w finds twg, twgd and the subcommand pages"
+pass "man -w finds twg, twg-cli, twgd and the subcommand pages"
 
 out=$(as_user bash --norc --noprofile -c 'source /usr/share/bash-completion/completions/twg && complete -p twg') ||
   fail "bash cannot load the installed completion"
@@ -147,7 +151,7 @@ pass "/usr/bin/twg update refuses (exit 1, UPDATE_PACKAGED)"
 out=$(as_user /usr/bin/twg uninstall --yes 2>&1) || fail "/usr/bin/twg uninstall --yes: $out"
 grep -qF 'belongs to the twg Debian package; remove it with `sudo apt remove twg`' <<<"$out" ||
   fail "/usr/bin/twg uninstall did not point at the package manager: $out"
-[ -x /usr/bin/twg ] && [ -x /usr/bin/twgd ] || fail "twg uninstall removed the package's binaries"
+[ -x /usr/bin/twg ] && [ -x /usr/bin/twg-cli ] && [ -x /usr/bin/twgd ] || fail "twg uninstall removed the package's binaries"
 pass "/usr/bin/twg uninstall leaves the package to dpkg"
 
 # 4. Remove it: nothing it installed stays, and dpkg forgets it (no conffiles to keep).

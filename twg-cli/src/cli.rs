@@ -6,8 +6,11 @@ use clap::{Parser, Subcommand};
 
 /// twg keeps your Teamwork Graph credentials fresh and hands out access tokens.
 #[derive(Debug, Parser)]
+// `bin_name`: usage and help say `twg`, the command users type, even when this binary is
+// run by its own name (`twg-cli`, the full CLI the front `twg` hands commands to).
 #[command(
     name = "twg",
+    bin_name = "twg",
     version,
     about,
     long_about = None,

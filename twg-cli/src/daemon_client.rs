@@ -13,6 +13,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use twg_common::error_code::ErrorCode;
+use twg_common::hot_path::{self, CallFailure};
 use twg_common::rpc::{self, Client, ConnectError, pb};
 
 /// How long a connect may take before the daemon counts as unreachable.
@@ -40,25 +41,19 @@ pub fn quick<T>(message: T) -> tonic::Request<T> {
 /// Maps a failed RPC. Every error twgd itself produces carries a `twg-error-code`; one
 /// without it came from the transport (the daemon died, hung or was stopped mid-call).
 pub fn rpc_error(status: tonic::Status) -> RpcFailure {
-    let from_daemon = ErrorCode::of_status(&status).is_some();
-    let transport = matches!(
-        status.code(),
-        tonic::Code::Unknown
-            | tonic::Code::Cancelled
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Unavailable
-    );
-    if !from_daemon && transport {
-        return RpcFailure::Unreachable(format!(
+    match hot_path::classify(&status) {
+        CallFailure::Answered(code, message) => RpcFailure::Answered(CliError::new(code, message)),
+        // Here an unknown request is twgd's answer; `ask` treats it as "too old" instead.
+        CallFailure::Unimplemented => RpcFailure::Answered(from_status(&status)),
+        CallFailure::NotResponding => RpcFailure::Unreachable(format!(
             "twgd{} is not responding ({}); it may be stopped or hung. Restart it with `twg daemon stop` \
-             (or `kill` that pid) and `twg daemon start`",
+                 (or `kill` that pid) and `twg daemon start`",
             daemon_pid()
                 .map(|p| format!(" (pid {p})"))
                 .unwrap_or_default(),
             status.message()
-        ));
+        )),
     }
-    RpcFailure::Answered(from_status(&status))
 }
 
 /// The daemon's pid from its pidfile, for messages.
@@ -115,9 +110,12 @@ where
     };
     match call(client).await {
         Ok(r) => Ok(Reply::Answered(r.into_inner())),
-        Err(status) if status.code() == tonic::Code::Unimplemented => Ok(Reply::NotResponding(
-            format!("twgd does not know this request ({})", status.message()),
-        )),
+        Err(status) if matches!(hot_path::classify(&status), CallFailure::Unimplemented) => {
+            Ok(Reply::NotResponding(format!(
+                "twgd does not know this request ({})",
+                status.message()
+            )))
+        }
         Err(status) => match rpc_error(status) {
             RpcFailure::Answered(e) => Err(e),
             RpcFailure::Unreachable(why) => Ok(Reply::NotResponding(why)),

@@ -1,57 +1,33 @@
-//! A hand parser for the one hot command, `twg [--json | --output F] auth token [--min-valid N]`
-//! (the flags may come anywhere, as clap allows).
+//! The one hot command, `twg [--json | --output F] auth token [--min-valid N]` (the flags
+//! may come anywhere, as clap allows), without clap.
 //!
 //! clap builds the whole command tree (every subcommand and flag) before parsing, which
-//! costs more than the rest of `twg auth token` together. Scripts and agents call this
-//! command constantly, so it skips clap when the arguments are exactly of this form;
-//! anything else (help, typos, other commands) goes through clap as usual.
+//! costs more than the rest of `twg auth token` together. The front `twg` answers this
+//! command itself when twgd does, but hands it here when twgd is down (the fallback) or
+//! env-mode credentials are set, so this binary skips clap for it too; anything else (help,
+//! typos, other commands) goes through clap as usual. The tests below hold the shared
+//! parser (`twg_common::hot_path`) to clap's reading of the same line.
 
 use crate::cli::{AuthCommand, Cli, Command, OutputFormat};
 use std::ffi::OsString;
 
-/// The parsed command line when it is a plain `auth token`, else `None`.
+/// The parsed command line when it is a plain `auth token`, else `None`. The parser is
+/// shared with the front `twg` (`twg_common::hot_path`), so both agree on the hot path.
 pub fn parse(args: &[OsString]) -> Option<Cli> {
-    let mut json = false;
-    let mut output = None;
-    let mut min_valid = None;
-    let mut words = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let arg = arg.to_str()?;
-        match arg {
-            "--json" => json = true,
-            "--min-valid" => min_valid = Some(it.next()?.to_str()?.parse::<u64>().ok()?),
-            "--output" => output = Some(format(it.next()?.to_str()?)?),
-            _ => {
-                if let Some(v) = arg.strip_prefix("--output=") {
-                    output = Some(format(v)?);
-                } else if let Some(v) = arg.strip_prefix("--min-valid=") {
-                    min_valid = Some(v.parse::<u64>().ok()?);
-                } else if arg.starts_with('-') {
-                    return None;
-                } else {
-                    words.push(arg);
-                }
-            }
-        }
-    }
-    if words != ["auth", "token"] {
-        return None;
-    }
+    let t = twg_common::hot_path::parse(args)?;
     Some(Cli {
-        json,
-        output,
-        command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd { min_valid })),
+        json: t.json,
+        output: t.output_json.map(|json| {
+            if json {
+                OutputFormat::Json
+            } else {
+                OutputFormat::Text
+            }
+        }),
+        command: Command::Auth(AuthCommand::Token(crate::cmd::token::Cmd {
+            min_valid: t.min_valid,
+        })),
     })
-}
-
-/// `--output`'s value, exactly as clap spells it (anything else goes to clap for its error).
-fn format(v: &str) -> Option<OutputFormat> {
-    match v {
-        "json" => Some(OutputFormat::Json),
-        "text" => Some(OutputFormat::Text),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,18 @@
 
 use std::path::{Path, PathBuf};
 
+/// The `twg` users run: the front beside this full CLI (`twg-cli`), which answers
+/// `twg auth token` itself and hands every other command here. It is the path to name in
+/// messages, in the upkeep service and in git's helper, since `twg-cli` is not meant to be
+/// typed.
+pub fn front() -> std::io::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me
+        .parent()
+        .ok_or_else(|| std::io::Error::other("the executable has no directory"))?;
+    Ok(dir.join(crate::os_service::layout::exe("twg")))
+}
+
 /// Every `name` on `PATH`, in search order (absolute directories only, as a shell does
 /// for security).
 pub fn on_path(name: &str) -> Vec<PathBuf> {
@@ -48,13 +60,20 @@ pub fn list(paths: &[&PathBuf]) -> String {
         .join(", ")
 }
 
-/// Is `twg` on PATH this binary, and is it the only one?
+/// Is `twg` on PATH this install's front, is it the only one, and is it there at all?
 pub fn twg_warnings() -> Vec<String> {
-    let Ok(me) = std::env::current_exe() else {
+    let Ok(me) = front() else {
         return Vec::new();
     };
-    let found = on_path("twg");
     let mut warnings = Vec::new();
+    if !me.is_file() {
+        warnings.push(format!(
+            "{} is missing: this full twg command line has no `twg` beside it, so `twg` runs \
+             another copy or nothing; reinstall twg",
+            me.display()
+        ));
+    }
+    let found = on_path("twg");
     let hint = crate::os_service::layout::Layout::resolve()
         .map(|l| {
             format!(

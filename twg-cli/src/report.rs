@@ -42,15 +42,14 @@ impl CliError {
     /// Prints the report (the `--json` envelope when `json`) and returns the exit code.
     pub fn print(&self, json: bool) -> i32 {
         if json {
-            let mut err = serde_json::json!({
-                "code": self.code,
-                "message": self.message,
-                "exit_code": self.exit(),
-            });
-            if let Some(d) = &self.detail {
-                err["detail"] = d.clone();
-            }
-            eprintln!("{}", serde_json::json!({ "error": err }));
+            eprintln!(
+                "{}",
+                twg_common::hot_path::error_envelope(
+                    self.code,
+                    &self.message,
+                    self.detail.as_ref()
+                )
+            );
         } else {
             eprintln!("twg: {}", self.message);
             if let Some(t) = &self.text {

@@ -57,7 +57,7 @@ fn service_client(daemon: &std::path::Path) -> Result<PathBuf, CliError> {
     {
         return Ok(l.stable("twg"));
     }
-    std::env::current_exe().map_err(|e| {
+    crate::path_check::front().map_err(|e| {
         CliError::failure(format!(
             "cannot tell where this twg is ({e}); run it by its full path and retry"
         ))

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod error_code;
 pub mod exit;
+pub mod hot_path;
 pub mod lock;
 pub mod login;
 pub mod logout;

@@ -133,9 +133,11 @@ pub async fn connect(socket: &Path, timeout: Duration) -> Result<Client, Connect
     Ok(pb::twg_daemon_client::TwgDaemonClient::new(channel))
 }
 
-/// Connects and checks that the process on the other end runs as this user.
+/// Connects and checks that the process on the other end runs as this user. Call
+/// [`check_socket_path`] first (as [`connect`] does); the front `twg` uses the two with its
+/// own HTTP/2 client.
 #[cfg(unix)]
-async fn connect_trusted(socket: &Path) -> Result<tokio::net::UnixStream, ConnectError> {
+pub async fn connect_trusted(socket: &Path) -> Result<tokio::net::UnixStream, ConnectError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| classify(socket, e))?;

@@ -6,7 +6,7 @@
 //!
 //! Needs release binaries: `cargo build --release --workspace && cargo bench -p twg-e2e`.
 //! `TWG_E2E_BIN_DIR=target/dist cargo bench -p twg-e2e` measures the `dist` profile instead
-//! (after `cargo build --profile dist -p twg-cli -p twgd -p twg-dev-idp -p twg-e2e --bins`).
+//! (after `cargo build --profile dist -p twg-cli -p twg-front -p twgd -p twg-dev-idp -p twg-e2e --bins`).
 //! `TWG_BENCH_HOLD=1` sets everything up, prints the environment as `export` lines and
 //! waits an hour instead of measuring, for `perf` or `strace` by hand.
 

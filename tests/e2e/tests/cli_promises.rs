@@ -566,7 +566,8 @@ impl Release {
     fn build(dir: &Path, server: &Server) -> Release {
         let stage = dir.join("stage");
         std::fs::create_dir_all(&stage).unwrap();
-        for name in ["twg", "twgd"] {
+        // The front, the full CLI it hands commands to, and the daemon.
+        for name in ["twg", "twg-cli", "twgd"] {
             let mut strip = Command::new("strip");
             strip
                 .arg("--strip-debug")
@@ -582,7 +583,7 @@ impl Release {
             .arg(&path)
             .arg("-C")
             .arg(&stage)
-            .args(["twg", "twgd"]);
+            .args(["twg", "twg-cli", "twgd"]);
         assert!(run(tar, None, "tar").status.success());
         let archive = std::fs::read(&path).unwrap();
         let mut sum = Command::new("sha256sum");
@@ -686,6 +687,11 @@ fn update_channel_beta_installs_the_beta_into_twg_install_dir_and_twg_bin_dir() 
     assert_eq!(r["updated"], true, "{r}");
     assert_eq!(r["to"], beta, "{r}");
     let dir = install.join("versions").join(beta);
+    assert!(
+        std::fs::read(dir.join("twg-cli")).unwrap()
+            == std::fs::read(release.stage.join("twg-cli")).unwrap(),
+        "twg-cli is installed byte for byte beside the front (it has no launcher)"
+    );
     for name in ["twg", "twgd"] {
         assert!(
             std::fs::read(dir.join(name)).unwrap()

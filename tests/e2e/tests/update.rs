@@ -132,13 +132,22 @@ fn sign_with(secret_key_box: &str, archive: &[u8], comment: &str) -> String {
     .to_string()
 }
 
-/// A release archive holding the built `twg` and `twgd` (debug info stripped: a debug
-/// build is 200 MB, and the test is about the update, not about gzip speed). The staged
-/// copies in `<dir>/stage` are what the installed files must equal.
+/// The binaries of a release: the front `twg`, the full CLI `twg-cli` it hands commands to,
+/// and `twgd`.
+const RELEASED: [&str; 3] = ["twg", "twg-cli", "twgd"];
+
+/// A release archive holding the built `twg`, `twg-cli` and `twgd` (debug info stripped: a
+/// debug build is 200 MB, and the test is about the update, not about gzip speed). The
+/// staged copies in `<dir>/stage` are what the installed files must equal.
 fn release_archive(dir: &Path) -> Vec<u8> {
-    let stage = dir.join("stage");
+    archive_of(dir, "stage", &RELEASED)
+}
+
+/// An archive of the built binaries `names`, staged in `<dir>/<stage>`.
+fn archive_of(dir: &Path, stage: &str, names: &[&str]) -> Vec<u8> {
+    let stage = dir.join(stage);
     std::fs::create_dir_all(&stage).unwrap();
-    for name in ["twg", "twgd"] {
+    for &name in names {
         let status = Command::new("strip")
             .arg("--strip-debug")
             .arg("-o")
@@ -148,13 +157,13 @@ fn release_archive(dir: &Path) -> Vec<u8> {
             .expect("strip (binutils) is installed");
         assert!(status.success(), "strip {name}");
     }
-    let archive = dir.join("twg.tar.gz");
+    let archive = stage.join("twg.tar.gz");
     let status = Command::new("tar")
         .arg("czf")
         .arg(&archive)
         .arg("-C")
         .arg(&stage)
-        .args(["twg", "twgd"])
+        .args(names)
         .status()
         .unwrap();
     assert!(status.success());
@@ -256,7 +265,7 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     let (ok, out, err) = update(&s.env);
     assert!(ok, "{out}\n{err}");
     let v1 = s.install.join("versions/9.9.9");
-    for name in ["twg", "twgd"] {
+    for name in RELEASED {
         let installed = std::fs::read(v1.join(name)).unwrap();
         let released = std::fs::read(s.env.dir.path().join("stage").join(name)).unwrap();
         assert!(installed == released, "{name} is installed byte for byte");
@@ -372,6 +381,40 @@ fn a_checksum_mismatch_or_truncated_download_changes_nothing() {
     }
 }
 
+/// A release whose front would have no full CLI beside it is refused before anything is
+/// switched: it could answer `twg auth token` and nothing else.
+#[test]
+fn a_release_without_the_full_cli_is_refused_and_changes_nothing() {
+    let s = setup();
+    s.server.publish("9.9.9", &s.sha, &s.archive);
+    let (ok, out, err) = update(&s.env);
+    assert!(ok, "{out}\n{err}");
+    let before = (snapshot(&s.install), snapshot(&s.bin_dir));
+    let partial = archive_of(s.env.dir.path(), "partial", &["twg", "twgd"]);
+    let sha = sha256(&partial, s.env.dir.path());
+    s.server
+        .route("/twg.tar.gz", partial.clone(), Some(partial.len()));
+    s.server.publish("9.9.10", &sha, &partial);
+    let (ok, out, err) = update(&s.env);
+    assert!(!ok, "an archive without twg-cli must fail:\n{out}");
+    assert!(
+        err.contains("has no `twg-cli`") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(before, (snapshot(&s.install), snapshot(&s.bin_dir)));
+    let launched = s
+        .env
+        .command(s.bin_dir.join("twg"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        launched.status.success(),
+        "the installed front still hands over to its full CLI: {:?}",
+        text(&launched)
+    );
+}
+
 #[test]
 fn already_up_to_date_installs_nothing() {
     let s = setup();
@@ -393,7 +436,7 @@ fn an_unsigned_or_wrongly_signed_release_is_never_run_or_installed() {
     let marker = s.env.dir.path().join("ran");
     let evil_dir = s.env.dir.path().join("evil");
     std::fs::create_dir_all(&evil_dir).unwrap();
-    for name in ["twg", "twgd"] {
+    for name in ["twg", "twg-cli", "twgd"] {
         let script = format!("#!/bin/sh\ntouch {}\n", marker.display());
         let p = evil_dir.join(name);
         std::fs::write(&p, script).unwrap();
@@ -405,7 +448,7 @@ fn an_unsigned_or_wrongly_signed_release_is_never_run_or_installed() {
         .arg(&evil)
         .arg("-C")
         .arg(&evil_dir)
-        .args(["twg", "twgd"])
+        .args(["twg", "twg-cli", "twgd"])
         .status()
         .unwrap();
     assert!(ok.success());

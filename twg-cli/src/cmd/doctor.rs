@@ -192,7 +192,7 @@ impl Cmd {
                 format!(
                     "twg {} runs from {}; it starts {}",
                     env!("CARGO_PKG_VERSION"),
-                    std::env::current_exe()
+                    crate::path_check::front()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|_| "an unknown path".into()),
                     daemon.display()

@@ -35,13 +35,13 @@ impl Cmd {
         if ctx.json {
             println!(
                 "{}",
-                serde_json::json!({
-                    "access_token": token.access_token,
-                    "expires_at": token.expires_at,
-                    "token_type": token.token_type,
-                    "site": token.site,
-                    "source": token.source,
-                })
+                twg_common::hot_path::token_json(
+                    &token.access_token,
+                    token.expires_at,
+                    &token.token_type,
+                    &token.site,
+                    token.source,
+                )
             );
         } else {
             println!("{}", token.access_token);

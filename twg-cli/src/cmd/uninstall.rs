@@ -292,7 +292,8 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<(), CliError> {
             )),
         }
     }
-    let leftover = std::env::current_exe()
+    // Named by the front users run; its full CLI, `twg-cli`, sits beside it.
+    let leftover = crate::path_check::front()
         .ok()
         .filter(|exe| exe.exists() && !plan.remove.iter().any(|i| exe.starts_with(&i.path)));
     if ctx.json {
@@ -322,7 +323,7 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<(), CliError> {
                 );
             } else {
                 println!(
-                    "  This twg binary ({}) was not installed by `twg update`; delete it by hand.",
+                    "  This twg binary ({}, with twg-cli beside it) was not installed by `twg update`; delete both by hand.",
                     exe.display()
                 );
             }

@@ -1,7 +1,7 @@
 //! The install layout that `twg update` maintains, so the service can name one stable path.
 //!
 //! ```text
-//! <install>/versions/<version>/{twg,twgd}   one directory per installed version
+//! <install>/versions/<version>/{twg,twg-cli,twgd}   one directory per installed version
 //! <install>/current -> versions/<version>   relative symlink, switched with one rename
 //! <bin>/twg  -> <install>/current/twg       launchers on PATH (symlinks)
 //! <bin>/twgd -> <install>/current/twgd
@@ -9,6 +9,8 @@
 //! `<install>` is `TWG_INSTALL_DIR`, else `$XDG_DATA_HOME/twg`, else `~/.local/share/twg`
 //! (`%LOCALAPPDATA%\Programs\twg` on Windows). `<bin>` is `TWG_BIN_DIR`, else `~/.local/bin`.
 //! The service runs `<install>/current/twgd`, so an update never edits the unit file.
+//! `twg-cli` (the full CLI) needs no launcher: the front finds it beside itself, in the
+//! version directory its launcher resolves to.
 
 use std::path::{Path, PathBuf};
 

@@ -125,9 +125,10 @@ fn has_token(ctx: &Ctx) -> bool {
 
 /// The twg git should run: the stable launcher path `twg update` keeps (through
 /// `current`) when that is this binary, so an update never leaves git pointing at a
-/// removed version; otherwise this binary.
+/// removed version; otherwise the `twg` beside this binary (the name users know; it hands
+/// `auth git-credential` to this one).
 fn helper_program() -> PathBuf {
-    let me = std::env::current_exe().ok();
+    let me = crate::path_check::front().ok();
     if let (Some(me), Some(layout)) = (&me, crate::os_service::layout::Layout::resolve()) {
         let stable = layout.stable("twg");
         if let (Ok(a), Ok(b)) = (std::fs::canonicalize(&stable), std::fs::canonicalize(me))

@@ -1,5 +1,6 @@
-//! Installing a downloaded release into the layout: verify, unpack `twg` and `twgd`, run
-//! the new build once, switch `current`, re-point the launchers, prune old versions.
+//! Installing a downloaded release into the layout: verify, unpack `twg`, `twg-cli` and
+//! `twgd`, run the new build once, switch `current`, re-point the launchers, prune old
+//! versions.
 
 use super::Installed;
 #[cfg(unix)]
@@ -93,6 +94,7 @@ pub(super) async fn install(
     unpack(archive.path(), staging.path())?;
     drop(archive);
     // Refuse a build that cannot run here (wrong architecture, missing libc) before switching.
+    // `--version` goes through the front to the full CLI, so it runs both.
     let probe = twg_common::child_env::scrub(&mut std::process::Command::new(
         staging.path().join(exe("twg")),
     ))
@@ -186,8 +188,10 @@ fn remove_stale_temps(versions: &Path) {
     }
 }
 
-/// Extracts `twg` and `twgd` (by file name, wherever they sit in the archive) into `dest`.
-/// Only these two regular files are written, so a hostile archive cannot place files elsewhere.
+/// Extracts `twg` (the front), `twg-cli` (the full CLI the front hands commands to) and
+/// `twgd` (by file name, wherever they sit in the archive) into `dest`, all three required:
+/// a front without its full CLI could answer only `auth token`. Only these regular files are
+/// written, so a hostile archive cannot place files elsewhere.
 #[cfg(unix)]
 fn unpack(archive: &Path, dest: &Path) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
@@ -199,7 +203,7 @@ fn unpack(archive: &Path, dest: &Path) -> Result<(), CliError> {
     };
     let file = std::fs::File::open(archive).map_err(bad)?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let wanted = [exe("twg"), exe("twgd")];
+    let wanted = [exe("twg"), exe("twg-cli"), exe("twgd")];
     let mut found = Vec::new();
     for entry in tar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
