@@ -1,5 +1,6 @@
 //! macOS system calls no safe crate wraps: the per-user temporary directory
-//! (`confstr(_CS_DARWIN_USER_TEMP_DIR)`) and a process's executable (`proc_pidpath`).
+//! (`confstr(_CS_DARWIN_USER_TEMP_DIR)`), a process's executable (`proc_pidpath`) and a
+//! socket peer's uid (`getpeereid`).
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, OsStr};
@@ -76,4 +77,18 @@ mod tests {
         assert_eq!(got.canonicalize().unwrap(), exe);
         assert_eq!(process_path(i32::MAX), None);
     }
+}
+
+/// The effective uid of the process at the other end of a connected Unix socket.
+pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut uid: libc::uid_t = 0;
+    let mut gid: libc::gid_t = 0;
+    // SAFETY: the descriptor is open for the borrow's lifetime, and both out-pointers point
+    // to live locals of the types getpeereid writes.
+    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(uid)
 }

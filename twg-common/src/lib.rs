@@ -26,6 +26,7 @@ pub mod paths;
 pub mod pipe_client;
 pub mod platform;
 pub mod preflight;
+pub mod quick;
 pub mod recovery;
 pub mod rpc;
 pub mod secret;

@@ -1,13 +1,11 @@
-//! The hot path: `twg auth token` answered by twgd, with the full CLI's trust checks
-//! (`twg_common::rpc`: the socket directory, the socket's owner and the peer's uid, all
-//! before anything is sent; see `call.rs`) and its exact output.
+//! The hot path: `twg auth token` answered by twgd over the quick protocol
+//! (`twg_common::quick`: one blocking call on a std socket, after the full CLI's trust
+//! checks of the socket's directory, the socket's owner and the peer's uid), with the full
+//! CLI's exact output.
 
 use std::ffi::OsString;
-use std::path::Path;
 use std::process::ExitCode;
-use twg_common::error_code::ErrorCode;
-use twg_common::hot_path::{self, CallFailure};
-use twg_common::rpc::{self, pb};
+use twg_common::hot_path;
 
 /// Variables that change what `auth token` does, so the full CLI must see them: env-mode
 /// credentials win over twgd (`TWG_OAUTH_ACCESS_TOKEN`, then `TWG_TOKEN`, whose checks and
@@ -25,16 +23,35 @@ pub fn hot_path(args: &[OsString]) -> Option<ExitCode> {
     {
         return None;
     }
+    Some(print(ask_twgd(parsed.min_valid)?, json))
+}
+
+/// twgd's answer, or `None` when it gave none (not running, stale, untrusted, too slow, too
+/// old to speak the quick protocol): that is the full CLI's to handle, and nothing was
+/// printed yet.
+#[cfg(unix)]
+fn ask_twgd(min_valid: Option<u64>) -> Option<twg_common::quick::Answer> {
+    use twg_common::rpc::{self, pb};
     let socket = twg_common::paths::socket_path().ok()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    let outcome = runtime.block_on(get_token(&socket, parsed.min_valid));
-    // No thread or socket of the runtime outlives this point (nor reaches the full CLI).
-    drop(runtime);
-    match outcome? {
-        Ok(r) => {
+    let agent = twg_common::agent::detect_from_process_env();
+    let request = pb::GetTokenRequest {
+        client: Some(rpc::client_info(agent.map(|a| a.as_str()))),
+        min_valid_seconds: min_valid,
+    };
+    twg_common::quick::get_token(&socket, &request).ok()
+}
+
+/// Windows: the full CLI answers (its named-pipe client checks the pipe server's user; the
+/// quick protocol is served on Unix sockets only).
+#[cfg(not(unix))]
+fn ask_twgd(_min_valid: Option<u64>) -> Option<twg_common::quick::Answer> {
+    None
+}
+
+fn print(answer: twg_common::quick::Answer, json: bool) -> ExitCode {
+    use twg_common::quick::Answer;
+    match answer {
+        Answer::Token(r) => {
             if json {
                 println!(
                     "{}",
@@ -49,35 +66,15 @@ pub fn hot_path(args: &[OsString]) -> Option<ExitCode> {
             } else {
                 println!("{}", r.access_token);
             }
-            Some(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
-        Err((code, message)) => {
+        Answer::Error(code, message) => {
             if json {
                 eprintln!("{}", hot_path::error_envelope(code, &message, None));
             } else {
                 eprintln!("twg: {message}");
             }
-            Some(ExitCode::from(code.exit() as u8))
+            ExitCode::from(code.exit() as u8)
         }
-    }
-}
-
-/// twgd's answer: a token or its own error. `None` when it did not answer (not running,
-/// stale, untrusted, not responding, too old), which is the full CLI's to handle.
-async fn get_token(
-    socket: &Path,
-    min_valid: Option<u64>,
-) -> Option<Result<pb::GetTokenResponse, (ErrorCode, String)>> {
-    let agent = twg_common::agent::detect_from_process_env();
-    let request = pb::GetTokenRequest {
-        client: Some(rpc::client_info(agent.map(|a| a.as_str()))),
-        min_valid_seconds: min_valid,
-    };
-    match crate::call::get_token(socket, &request).await? {
-        Ok(r) => Some(Ok(r)),
-        Err(status) => match hot_path::classify(&status) {
-            CallFailure::Answered(code, message) => Some(Err((code, message))),
-            CallFailure::Unimplemented | CallFailure::NotResponding => None,
-        },
     }
 }

@@ -17,7 +17,6 @@
 //! only refresh a hand-over can lead to, and it runs under the credential lock as before.
 
 mod answer;
-mod call;
 mod handover;
 
 use std::ffi::OsString;

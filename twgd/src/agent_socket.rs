@@ -128,7 +128,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     use twg_common::rpc::pb::twg_daemon_server::TwgDaemonServer;
-    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    // The front's quick requests are served here too, through the same capped `get_token`.
+    let incoming = crate::quick::split(accepted, service.clone());
     tonic::transport::Server::builder()
         .http2_keepalive_interval(None)
         .add_service(TwgDaemonServer::with_interceptor(

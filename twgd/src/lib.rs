@@ -19,6 +19,8 @@ pub mod peer;
 pub mod pidfile;
 #[cfg(windows)]
 pub mod pipe;
+#[cfg(unix)]
+pub mod quick;
 pub mod scheduler;
 pub mod server;
 pub mod session;

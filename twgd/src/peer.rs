@@ -15,11 +15,21 @@ pub struct Peer {
 /// Reads the peer credentials tonic attached to the request.
 #[cfg(unix)]
 pub fn peer_of<T>(req: &Request<T>) -> Peer {
-    match req
-        .extensions()
+    req.extensions()
         .get::<tonic::transport::server::UdsConnectInfo>()
-        .and_then(|i| i.peer_cred)
-    {
+        .map(peer_from)
+        .unwrap_or_default()
+}
+
+#[cfg(not(unix))]
+pub fn peer_of<T>(_req: &Request<T>) -> Peer {
+    Peer::default()
+}
+
+/// The peer of a connection, from what tokio read at accept.
+#[cfg(unix)]
+pub fn peer_from(info: &tonic::transport::server::UdsConnectInfo) -> Peer {
+    match info.peer_cred {
         Some(cred) => Peer {
             uid: Some(cred.uid()),
             pid: cred.pid(),
@@ -28,17 +38,18 @@ pub fn peer_of<T>(req: &Request<T>) -> Peer {
     }
 }
 
-#[cfg(not(unix))]
-pub fn peer_of<T>(_req: &Request<T>) -> Peer {
-    Peer::default()
-}
-
 /// Interceptor: reject any request whose peer is not our own uid.
 #[cfg(unix)]
 pub fn check(req: Request<()>) -> Result<Request<()>, Status> {
+    check_peer(peer_of(&req)).map(|()| req)
+}
+
+/// Our own uid may call; anyone else, or a peer the kernel did not name, may not.
+#[cfg(unix)]
+pub fn check_peer(peer: Peer) -> Result<(), Status> {
     let me = rustix::process::geteuid().as_raw();
-    match peer_of(&req).uid {
-        Some(uid) if uid == me => Ok(req),
+    match peer.uid {
+        Some(uid) if uid == me => Ok(()),
         Some(uid) => {
             tracing::warn!(peer_uid = uid, "rejected a request from another user");
             Err(ErrorCode::PermissionDenied.status(format!(

@@ -40,8 +40,10 @@ pub async fn run_with(
     use futures_util::StreamExt;
     let activity = crate::idle::Activity::new();
     let tracker = activity.clone();
-    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener)
+    let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener)
         .map(move |conn| conn.map(|io| tracker.track(io)));
+    // Quick requests (the front's hot path) are answered beside gRPC on the same socket.
+    let incoming = |service: &Service| crate::quick::split(accepted, service.clone());
     serve_incoming(incoming, daemon, shutdown, opts, activity).await
 }
 
@@ -54,12 +56,14 @@ pub async fn run_pipe(
 ) -> Result<(), tonic::transport::Error> {
     let activity = crate::idle::Activity::new();
     let opts = ServeOptions::default();
-    serve_incoming(listener.incoming(), daemon, shutdown, opts, activity).await
+    let incoming = |_: &Service| listener.incoming();
+    serve_incoming(incoming, daemon, shutdown, opts, activity).await
 }
 
-/// Serves connections from `incoming`, with the proactive-refresh and upkeep tasks beside.
+/// Serves the connections `incoming` makes (given the service, for a transport that answers
+/// some calls itself), with the proactive-refresh and upkeep tasks beside.
 async fn serve_incoming<S, IO>(
-    incoming: S,
+    incoming: impl FnOnce(&Service) -> S,
     daemon: Arc<Daemon>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     opts: ServeOptions,
@@ -81,6 +85,7 @@ where
         shutdown: notify.clone(),
         parked_logins: parked_logins.clone(),
     };
+    let incoming = incoming(&service);
     let idle = {
         let daemon = daemon.clone();
         async move {

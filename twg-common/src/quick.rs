@@ -1,0 +1,264 @@
+//! The quick protocol (see `proto/twg/v1/daemon.proto`): one GetToken per connection, as
+//! length-prefixed protobuf, on twgd's main socket beside gRPC. It exists for the front
+//! `twg`'s hot path: a blocking call on a std socket needs no async runtime and no HTTP/2
+//! client, which were most of the front's start-up (README, Performance). Every other call,
+//! and every case the quick call cannot settle, goes through gRPC in the full CLI.
+//!
+//! The framing (both sides) is here; the blocking client is [`get_token`]; twgd's side is
+//! `twgd::quick`.
+
+use crate::error_code::ErrorCode;
+use crate::rpc::pb;
+
+/// What a quick request starts with. gRPC's HTTP/2 preface starts with `PRI `, so the first
+/// four bytes tell twgd which protocol a connection speaks.
+pub const MAGIC: [u8; 4] = *b"twgq";
+
+/// The largest request or reply body either side accepts (a token response is about 200
+/// bytes; the bound only keeps a hostile peer from making the other allocate).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Why a length prefix is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("a quick-protocol message of {0} bytes is longer than the limit of {MAX_BODY}")]
+pub struct TooLong(pub usize);
+
+/// A request on the wire: the magic, the length, the encoded `GetTokenRequest`.
+pub fn encode_request(request: &pb::GetTokenRequest) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    append_message(&mut out, request);
+    out
+}
+
+/// A reply on the wire: the length, the encoded `QuickReply`.
+pub fn encode_reply(reply: &pb::QuickReply) -> Vec<u8> {
+    let mut out = Vec::new();
+    append_message(&mut out, reply);
+    out
+}
+
+fn append_message(out: &mut Vec<u8>, message: &impl prost::Message) {
+    let len = message.encoded_len();
+    // Our own messages are far below 4 GiB; the receiver checks MAX_BODY anyway.
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    message.encode(out).ok();
+}
+
+/// The body length a 4-byte prefix announces, refused above [`MAX_BODY`].
+pub fn body_len(prefix: [u8; 4]) -> Result<usize, TooLong> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > MAX_BODY {
+        return Err(TooLong(len));
+    }
+    Ok(len)
+}
+
+/// A request's body (after the magic and the length).
+pub fn decode_request(body: &[u8]) -> Result<pb::GetTokenRequest, prost::DecodeError> {
+    <pb::GetTokenRequest as prost::Message>::decode(body)
+}
+
+/// The reply for a GetToken outcome: the token, or twgd's error with its code.
+pub fn reply_for(result: Result<pb::GetTokenResponse, &tonic::Status>) -> pb::QuickReply {
+    use pb::quick_reply::Result as R;
+    let result = match result {
+        Ok(token) => R::Token(token),
+        Err(status) => R::Error(pb::QuickError {
+            code: ErrorCode::of_daemon_status(status).as_str().to_string(),
+            message: status.message().to_string(),
+        }),
+    };
+    pb::QuickReply {
+        result: Some(result),
+    }
+}
+
+/// What twgd answered.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    Token(pb::GetTokenResponse),
+    /// twgd's own error (final: twgd has already tried), with its code and message.
+    Error(ErrorCode, String),
+}
+
+/// A reply's body (after the length): what twgd answered, `None` when it is not a reply.
+pub fn decode_reply(body: &[u8]) -> Option<Answer> {
+    answer_of(<pb::QuickReply as prost::Message>::decode(body).ok()?)
+}
+
+/// The reply's meaning; `None` for a reply with neither a token nor an error.
+pub fn answer_of(reply: pb::QuickReply) -> Option<Answer> {
+    use pb::quick_reply::Result as R;
+    match reply.result? {
+        R::Token(token) => Some(Answer::Token(token)),
+        R::Error(e) => {
+            // A code from a newer twgd still exits as a daemon error, never as success.
+            let code = match ErrorCode::parse(&e.code) {
+                ErrorCode::Unknown => ErrorCode::DaemonError,
+                code => code,
+            };
+            Some(Answer::Error(code, e.message))
+        }
+    }
+}
+
+#[cfg(unix)]
+pub use client::{NoAnswer, REPLY_WAIT, get_token};
+
+#[cfg(unix)]
+mod client {
+    use super::{Answer, body_len, decode_reply, encode_request};
+    use crate::rpc::pb;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// How long the front waits for twgd's reply. twgd answers from its cache in well under a
+    /// millisecond; a reply that takes longer means a refresh is on the way (or twgd hangs),
+    /// and then the full CLI takes over: its gRPC call joins the same refresh in twgd, and
+    /// its keep-alive pings tell a slow refresh from a stopped daemon.
+    pub const REPLY_WAIT: Duration = Duration::from_secs(2);
+
+    /// Why the quick call settled nothing (the front then hands the command to the full CLI,
+    /// which checks again and says what is wrong). Never carries a secret.
+    #[derive(Debug, thiserror::Error)]
+    pub enum NoAnswer {
+        #[error("the socket is missing, stale or not trusted: {0}")]
+        Socket(#[from] crate::rpc::ConnectError),
+        #[error("cannot connect: {0}")]
+        Connect(std::io::Error),
+        #[error("the peer runs as uid {peer}, not as this user (uid {me})")]
+        OtherUser { peer: u32, me: u32 },
+        #[error("cannot tell who serves the socket: {0}")]
+        UnknownPeer(std::io::Error),
+        #[error("no reply from twgd: {0}")]
+        Io(#[from] std::io::Error),
+        #[error("twgd's reply is not a quick-protocol reply")]
+        NotQuick,
+    }
+
+    /// Asks twgd for a token over the quick protocol, with the full CLI's trust checks (the
+    /// socket's directory and owner, then the peer's uid), all before anything is sent.
+    /// Nothing here blocks for longer than [`REPLY_WAIT`] at a time: the connect does not
+    /// wait for a full backlog, and every read and write has a timeout.
+    pub fn get_token(socket: &Path, request: &pb::GetTokenRequest) -> Result<Answer, NoAnswer> {
+        crate::rpc::check_socket_path(socket)?;
+        let mut stream = connect(socket)?;
+        let me = rustix::process::geteuid().as_raw();
+        let peer = peer_uid(&stream).map_err(NoAnswer::UnknownPeer)?;
+        if peer != me {
+            return Err(NoAnswer::OtherUser { peer, me });
+        }
+        stream.set_write_timeout(Some(REPLY_WAIT))?;
+        stream.set_read_timeout(Some(REPLY_WAIT))?;
+        stream.write_all(&encode_request(request))?;
+        let mut prefix = [0u8; 4];
+        stream.read_exact(&mut prefix)?;
+        let len = body_len(prefix).map_err(|_| NoAnswer::NotQuick)?;
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body)?;
+        decode_reply(&body).ok_or(NoAnswer::NotQuick)
+    }
+
+    /// A connected socket in blocking mode. The connect itself does not block: a twgd that
+    /// is stopped (SIGSTOP) with a full accept backlog refuses at once (`EAGAIN`) instead
+    /// of holding the caller.
+    fn connect(socket: &Path) -> Result<UnixStream, NoAnswer> {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
+        let fd = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None)
+            .map_err(|e| NoAnswer::Connect(e.into()))?;
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
+            .map_err(|e| NoAnswer::Connect(e.into()))?;
+        rustix::io::ioctl_fionbio(&fd, true).map_err(|e| NoAnswer::Connect(e.into()))?;
+        let addr = SocketAddrUnix::new(socket).map_err(|e| NoAnswer::Connect(e.into()))?;
+        rustix::net::connect(&fd, &addr).map_err(|e| NoAnswer::Connect(e.into()))?;
+        rustix::io::ioctl_fionbio(&fd, false).map_err(|e| NoAnswer::Connect(e.into()))?;
+        Ok(UnixStream::from(fd))
+    }
+
+    /// The uid of the process serving the socket, as the kernel recorded it at connect.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+        Ok(rustix::net::sockopt::socket_peercred(stream)?.uid.as_raw())
+    }
+
+    #[cfg(target_os = "macos")]
+    fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+        crate::darwin::peer_uid(stream)
+    }
+
+    /// Elsewhere the peer cannot be checked here, so the quick call is not made (the full
+    /// CLI's connect, through tokio, checks it).
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+    fn peer_uid(_stream: &UnixStream) -> std::io::Result<u32> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "peer credentials are not read on this platform",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn a_request_starts_with_the_magic_and_its_length() {
+        let request = pb::GetTokenRequest {
+            client: Some(crate::rpc::client_info(Some("codex"))),
+            min_valid_seconds: Some(120),
+        };
+        let wire = encode_request(&request);
+        assert_eq!(&wire[..4], b"twgq");
+        assert_ne!(&wire[..4], b"PRI ", "must differ from HTTP/2's preface");
+        let len = body_len(wire[4..8].try_into().unwrap()).unwrap();
+        assert_eq!(len, wire.len() - 8);
+        assert_eq!(pb::GetTokenRequest::decode(&wire[8..]).unwrap(), request);
+    }
+
+    #[test]
+    fn a_length_over_the_limit_is_refused() {
+        assert_eq!(body_len((MAX_BODY as u32).to_be_bytes()), Ok(MAX_BODY));
+        assert_eq!(
+            body_len((MAX_BODY as u32 + 1).to_be_bytes()),
+            Err(TooLong(MAX_BODY + 1))
+        );
+        assert!(body_len(*b"PRI ").is_err(), "HTTP/2 is not a quick reply");
+    }
+
+    #[test]
+    fn replies_round_trip_with_their_codes() {
+        let token = pb::GetTokenResponse {
+            access_token: "at".into(),
+            expires_at: 42,
+            ..Default::default()
+        };
+        let wire = encode_reply(&reply_for(Ok(token.clone())));
+        let reply = pb::QuickReply::decode(&wire[4..]).unwrap();
+        assert_eq!(answer_of(reply), Some(Answer::Token(token)));
+
+        let status = ErrorCode::AuthExpired.status("run `twg login`");
+        let reply = reply_for(Err(&status));
+        assert_eq!(
+            answer_of(reply),
+            Some(Answer::Error(
+                ErrorCode::AuthExpired,
+                "run `twg login`".into()
+            ))
+        );
+        // A code from a newer twgd is still an error, with a daemon error's exit code.
+        let reply = pb::QuickReply {
+            result: Some(pb::quick_reply::Result::Error(pb::QuickError {
+                code: "SOMETHING_NEW".into(),
+                message: "m".into(),
+            })),
+        };
+        assert_eq!(
+            answer_of(reply),
+            Some(Answer::Error(ErrorCode::DaemonError, "m".into()))
+        );
+        assert_eq!(answer_of(pb::QuickReply { result: None }), None);
+    }
+}

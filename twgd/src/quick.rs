@@ -1,0 +1,266 @@
+//! twgd's side of the quick protocol (`twg_common::quick`): the front `twg`'s one GetToken,
+//! without HTTP/2, on the main socket beside gRPC.
+//!
+//! [`split`] reads each accepted connection's first four bytes. A quick request is answered
+//! here, through the service's own `get_token` (the peer-uid check first, then the same
+//! protocol check, refresh gate and audit record as a gRPC call); every other connection
+//! goes on to tonic with those four bytes replayed ([`Rewind`]). The bytes are read in the
+//! connection's own task, so a client that connects and sends nothing holds up nobody.
+
+use futures_util::{Stream, StreamExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tonic::transport::server::{Connected, UdsConnectInfo};
+use twg_common::quick;
+use twg_common::rpc::pb;
+use twg_common::rpc::pb::twg_daemon_server::TwgDaemon;
+
+/// How long a connection may take to send its first bytes, a quick request's body, or to
+/// take the reply. Real clients send at once; this only bounds a silent or stalled one.
+const CLIENT_WAIT: Duration = Duration::from_secs(10);
+
+/// The connections of `accepted` that speak gRPC, each with its first bytes replayed;
+/// quick requests among them are answered by `service` along the way. Accept errors are
+/// passed on for tonic to judge, as before. Dropping the stream (tonic stopping) stops the
+/// accepting.
+pub fn split<IO, S>(
+    accepted: impl Stream<Item = std::io::Result<IO>> + Send + 'static,
+    service: S,
+) -> Incoming<IO>
+where
+    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo = UdsConnectInfo> + Send + Unpin + 'static,
+    S: TwgDaemon + Clone,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let accept = tokio::spawn(async move {
+        let mut accepted = std::pin::pin!(accepted);
+        while let Some(conn) = accepted.next().await {
+            match conn {
+                Ok(io) => {
+                    tokio::spawn(route(io, service.clone(), tx.clone()));
+                }
+                Err(e) => {
+                    if tx.send(Err(e)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Incoming { rx, accept }
+}
+
+/// One connection: answered here when it is a quick request, else handed to tonic.
+async fn route<IO, S>(
+    mut io: IO,
+    service: S,
+    to_grpc: tokio::sync::mpsc::Sender<std::io::Result<Rewind<IO>>>,
+) where
+    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo = UdsConnectInfo> + Send + Unpin + 'static,
+    S: TwgDaemon,
+{
+    let mut first = [0u8; 4];
+    match tokio::time::timeout(CLIENT_WAIT, io.read_exact(&mut first)).await {
+        Ok(Ok(_)) => {}
+        // Closed, failed or silent before four bytes: nothing to answer.
+        _ => return,
+    }
+    if first == quick::MAGIC {
+        answer(io, service).await;
+    } else {
+        let _ = to_grpc.send(Ok(Rewind::new(first, io))).await;
+    }
+}
+
+/// Reads one quick request, answers it and closes. A malformed request gets no reply (the
+/// front then hands the command to the full CLI, which says what is wrong).
+async fn answer<IO, S>(mut io: IO, service: S)
+where
+    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo = UdsConnectInfo> + Unpin,
+    S: TwgDaemon,
+{
+    let info = io.connect_info();
+    let request = match tokio::time::timeout(CLIENT_WAIT, read_request(&mut io)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "refused a malformed quick request");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("a quick request did not arrive in time");
+            return;
+        }
+    };
+    let peer = crate::peer::peer_from(&info);
+    let result = match crate::peer::check_peer(peer) {
+        Ok(()) => {
+            let mut request = tonic::Request::new(request);
+            request.extensions_mut().insert(info);
+            service.get_token(request).await.map(|r| r.into_inner())
+        }
+        Err(status) => Err(status),
+    };
+    let reply = quick::encode_reply(&match &result {
+        Ok(token) => quick::reply_for(Ok(token.clone())),
+        Err(status) => quick::reply_for(Err(status)),
+    });
+    let sent = async {
+        io.write_all(&reply).await?;
+        io.shutdown().await
+    };
+    match tokio::time::timeout(CLIENT_WAIT, sent).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not send a quick reply"),
+        Err(_) => tracing::debug!("a quick reply was not taken in time"),
+    }
+}
+
+async fn read_request(io: &mut (impl AsyncRead + Unpin)) -> std::io::Result<pb::GetTokenRequest> {
+    let mut prefix = [0u8; 4];
+    io.read_exact(&mut prefix).await?;
+    let len = quick::body_len(prefix).map_err(std::io::Error::other)?;
+    let mut body = vec![0u8; len];
+    io.read_exact(&mut body).await?;
+    quick::decode_request(&body).map_err(std::io::Error::other)
+}
+
+/// The gRPC connections of [`split`]; stops the accepting when dropped.
+pub struct Incoming<IO> {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Rewind<IO>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl<IO> Stream for Incoming<IO> {
+    type Item = std::io::Result<Rewind<IO>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl<IO> std::fmt::Debug for Incoming<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").finish_non_exhaustive()
+    }
+}
+
+impl<IO> Drop for Incoming<IO> {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again first.
+pub struct Rewind<IO> {
+    first: [u8; 4],
+    replayed: usize,
+    io: IO,
+}
+
+impl<IO> Rewind<IO> {
+    fn new(first: [u8; 4], io: IO) -> Self {
+        Self {
+            first,
+            replayed: 0,
+            io,
+        }
+    }
+}
+
+impl<IO> std::fmt::Debug for Rewind<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rewind")
+            .field("replayed", &self.replayed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Rewind<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.replayed < this.first.len() {
+            let rest = &this.first[this.replayed..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewind<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl<IO: Connected> Connected for Rewind<IO> {
+    type ConnectInfo = IO::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_bytes_are_read_again_then_the_rest() {
+        let (mut a, b) = tokio::io::duplex(64);
+        a.write_all(b"PRI * HTTP/2.0").await.unwrap();
+        drop(a);
+        let mut b = b;
+        let mut first = [0u8; 4];
+        b.read_exact(&mut first).await.unwrap();
+        let mut rewound = Rewind::new(first, b);
+        let mut all = Vec::new();
+        rewound.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"PRI * HTTP/2.0");
+    }
+
+    #[tokio::test]
+    async fn a_small_read_takes_the_replayed_bytes_in_parts() {
+        let (a, b) = tokio::io::duplex(64);
+        drop(a);
+        let mut rewound = Rewind::new(*b"abcd", b);
+        let mut two = [0u8; 2];
+        rewound.read_exact(&mut two).await.unwrap();
+        assert_eq!(&two, b"ab");
+        let mut rest = Vec::new();
+        rewound.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"cd");
+    }
+}
