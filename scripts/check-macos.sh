@@ -22,5 +22,5 @@ for target in aarch64-apple-darwin x86_64-apple-darwin; do
   export "AR_$var=llvm-ar"
   export "CFLAGS_$var=-ffreestanding -nostdlibinc -DRING_CORE_NOSTDLIBINC=1 -isystem $tools/include"
   cargo clippy --locked --all-targets --target "$target" \
-    -p twg-common -p twgd -p twg-cli -- -D warnings
+    -p twg-common -p twgd -p twg-cli -p twg-front -- -D warnings
 done

@@ -14,7 +14,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The other platforms' code cannot break unseen: clippy for Windows (also built and run under
 # Wine below) and a type-and-borrow check for macOS (not a macOS build; see its header).
 cargo clippy --locked --all-targets --target x86_64-pc-windows-gnu \
-  -p twg-common -p twgd -p twg-cli -- -D warnings
+  -p twg-common -p twgd -p twg-cli -p twg-front -- -D warnings
 bash scripts/check-macos.sh
 # No dependency that no code uses (generated code's are listed in its Cargo.toml).
 cargo machete

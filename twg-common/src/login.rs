@@ -1,6 +1,10 @@
 //! The logins shared by `twg login` (direct) and twgd's `Login` RPC: the device flow
 //! (RFC 8628) for public clients, and the authorization-code flow with PKCE for a user's own
 //! (confidential) OAuth app, which is what Atlassian documents for 3LO apps.
+//!
+//! Why over 400 lines: both flows and what they share (discovery, the client's
+//! authentication, the save of the first token set, errors a user can act on) read
+//! together; about a fifth is unit tests.
 
 use crate::config::Config;
 use crate::error::EngineError;

@@ -3,6 +3,9 @@
 //! pipe, waiting for a process to end, and an owner-only security descriptor for the pipe.
 //!
 //! The only unsafe code in twg-common lives here; every block says why it is sound.
+//!
+//! Why just over 400 lines: keeping every unsafe block of twg-common in one file, with its
+//! tests, is the point.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;
@@ -13,8 +16,8 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};
 use std::path::Path;
 use std::time::Duration;
 use windows_sys::Win32::Foundation::{
-    ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER, ERROR_LOCK_VIOLATION, HANDLE, LocalFree,
-    WAIT_OBJECT_0, WAIT_TIMEOUT,
+    ERROR_ACCESS_DENIED, ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER, ERROR_LOCK_VIOLATION,
+    ERROR_SHARING_VIOLATION, HANDLE, LocalFree, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
@@ -41,21 +44,43 @@ fn wide(s: &std::ffi::OsStr) -> Vec<u16> {
 /// Renames `from` over `to`, returning only once the rename is on disk
 /// (`MOVEFILE_WRITE_THROUGH`): without it a power loss can bring back the old file, and with
 /// it a spent refresh token.
+///
+/// A file that another process has open cannot be replaced on Windows (`MoveFileExW` fails
+/// with access denied or a sharing violation even when every handle shares delete), and
+/// readers of `auth.conf` take no lock: they hold it open for the moment a read takes. So
+/// those two errors are retried, for up to about a second, before the save counts as failed.
+/// Seen under Wine: six concurrent fallback clients, one failing its preflight save.
 pub fn rename_write_through(from: &Path, to: &Path) -> io::Result<()> {
     let (from, to) = (wide(from.as_os_str()), wide(to.as_os_str()));
-    // SAFETY: both are NUL-terminated UTF-16 strings that outlive the call.
-    let ok = unsafe {
-        MoveFileExW(
-            from.as_ptr(),
-            to.as_ptr(),
-            MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH,
-        )
-    };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
+    let mut attempt = 0u32;
+    loop {
+        // SAFETY: both are NUL-terminated UTF-16 strings that outlive the call.
+        let ok = unsafe {
+            MoveFileExW(
+                from.as_ptr(),
+                to.as_ptr(),
+                MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH,
+            )
+        };
+        if ok != 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        let held_open = matches!(
+            err.raw_os_error().map(|c| c as u32),
+            Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)
+        );
+        if !held_open || attempt >= RENAME_RETRIES {
+            return Err(err);
+        }
+        attempt += 1;
+        std::thread::sleep(Duration::from_millis(u64::from(attempt.min(10)) * 5));
     }
-    Ok(())
 }
+
+/// Retries of a rename over a file another process holds open: 5 ms, 10 ms, … then 50 ms
+/// apart, about 1.2 s in all.
+const RENAME_RETRIES: u32 = 30;
 
 /// Takes an exclusive lock on `len` bytes at `offset` of `file` without waiting. `Ok(false)`
 /// when another handle holds it. The lock ends when the handle closes (also when the
@@ -380,6 +405,24 @@ impl Drop for OwnerOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rename_over_a_file_another_handle_reads_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("new"), dir.path().join("auth.conf"));
+        std::fs::write(&from, b"new").unwrap();
+        std::fs::write(&to, b"old").unwrap();
+        // A reader, as an unlocked load of auth.conf is, holding the file for 200 ms.
+        let reader = std::fs::File::open(&to).unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(reader);
+        });
+        rename_write_through(&from, &to).unwrap();
+        closer.join().unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"new");
+        assert!(!from.exists());
+    }
 
     #[test]
     fn this_process_runs_as_the_current_user() {

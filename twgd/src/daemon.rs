@@ -4,6 +4,9 @@
 //! The daemon never reads the store around the engine: what it serves and what it refreshes
 //! both come from [`Engine::newest`], which includes any rotation the engine could not
 //! save. So it cannot spend a refresh token from disk while it holds a newer one in memory.
+//!
+//! Why over 400 lines: the cache, the gate and the backoff are one state machine (a
+//! refresh's outcome sets all three), mutation tested as one (`scripts/mutants.sh daemon`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};

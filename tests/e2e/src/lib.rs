@@ -237,6 +237,17 @@ impl Env {
         c
     }
 
+    /// `program <args>` run as uid and gid 65534 (`setpriv`), with this env's variables: the
+    /// other user of the tests that prove only the owner is served.
+    pub fn as_nobody(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
+        self.command("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(program)
+            .args(args)
+            .output()
+            .expect("setpriv")
+    }
+
     /// `twg <args>` as a command.
     pub fn twg_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.command(bin("twg"));

@@ -362,15 +362,6 @@ fn a_read_only_proxy_forwards_only_safe_methods() {
     assert_eq!(status, 200);
 }
 
-fn as_nobody(env: &Env, program: &Path, args: &[&str]) -> std::process::Output {
-    env.command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(program)
-        .args(args)
-        .output()
-        .expect("setpriv")
-}
-
 #[test]
 fn other_uids_are_refused_on_the_agent_and_api_sockets() {
     use std::os::unix::fs::PermissionsExt;
@@ -388,7 +379,7 @@ fn other_uids_are_refused_on_the_agent_and_api_sockets() {
         std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
     let raw = bin("twg-raw-client");
-    let out = as_nobody(env, &raw, &[&agent_socket.display().to_string()]);
+    let out = env.as_nobody(&raw, &[&agent_socket.display().to_string()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.starts_with("PermissionDenied") && stdout.contains("uid 65534"),
@@ -398,8 +389,7 @@ fn other_uids_are_refused_on_the_agent_and_api_sockets() {
 
     let curl = PathBuf::from("/usr/bin/curl");
     let api = s.api_socket().display().to_string();
-    let out = as_nobody(
-        env,
+    let out = env.as_nobody(
         &curl,
         &["-sS", "-i", "--unix-socket", &api, "http://twg/me"],
     );

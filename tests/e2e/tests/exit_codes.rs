@@ -131,14 +131,6 @@ fn a_read_only_config_without_the_daemon_is_73_with_nothing_sent() {
 
 /// `twg` as uid 65534, for whom the harness's 0700 temp tree (config root and socket
 /// directory alike) is out of reach: a real permission failure even though we run as root.
-fn as_nobody(env: &Env, args: &[&str]) -> Output {
-    let mut c = env.command("setpriv");
-    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(twg_e2e::bin("twg"))
-        .args(args);
-    c.output().expect("setpriv")
-}
-
 #[test]
 fn no_daemon_and_an_unreadable_config_directory_is_69() {
     let idp = Idp::start(&[]);
@@ -147,12 +139,12 @@ fn no_daemon_and_an_unreadable_config_directory_is_69() {
     let before = idp.token_requests();
 
     // Daemon stopped: unreachable, and the fallback cannot even read the config root.
-    let out = as_nobody(&env, &["--json", "auth", "token"]);
+    let out = env.as_nobody(twg_e2e::bin("twg"), &["--json", "auth", "token"]);
     let v = envelope(&out, "DAEMON_UNREACHABLE", 69);
     let detail = &v["error"]["detail"];
     assert_eq!(detail["config_dir"], env.config_dir.display().to_string());
     assert_eq!(detail["socket_path"], env.socket.display().to_string());
-    let out = as_nobody(&env, &["auth", "token"]);
+    let out = env.as_nobody(twg_e2e::bin("twg"), &["auth", "token"]);
     assert_eq!(out.status.code(), Some(69));
     let stderr = text(&out).1;
     assert!(
@@ -168,10 +160,10 @@ fn no_daemon_and_an_unreadable_config_directory_is_69() {
     // Daemon running but out of this process's reach: the same answer. (The daemon itself
     // may refresh the stale token now; that is the daemon's business, not this client's.)
     let _daemon = env.start_daemon();
-    let out = as_nobody(&env, &["--json", "auth", "token"]);
+    let out = env.as_nobody(twg_e2e::bin("twg"), &["--json", "auth", "token"]);
     envelope(&out, "DAEMON_UNREACHABLE", 69);
     // `auth refresh` falls back the same way.
-    let out = as_nobody(&env, &["--json", "auth", "refresh"]);
+    let out = env.as_nobody(twg_e2e::bin("twg"), &["--json", "auth", "refresh"]);
     envelope(&out, "DAEMON_UNREACHABLE", 69);
 
     // The rightful user still gets a token.

@@ -15,15 +15,6 @@ fn logged_in(idp: &Idp) -> Env {
     env
 }
 
-fn as_nobody(env: &Env, program: &Path, args: &[&str]) -> Output {
-    env.command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(program)
-        .args(args)
-        .output()
-        .expect("setpriv")
-}
-
 fn raw(env: &Env, args: &[&str]) -> String {
     let out = env
         .command(bin("twg-raw-client"))
@@ -50,7 +41,7 @@ fn twgd_refuses_a_quick_request_from_another_uid_on_both_sockets() {
     for socket in [env.socket.clone(), env.socket.with_file_name("agent.sock")] {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
         let s = socket.display().to_string();
-        let out = as_nobody(&env, &bin("twg-raw-client"), &["--quick", &s]);
+        let out = env.as_nobody(&bin("twg-raw-client"), &["--quick", &s]);
         let (stdout, stderr) = text(&out);
         assert!(
             stdout.starts_with("QUICK PERMISSION_DENIED") && stdout.contains("uid 65534"),

@@ -117,14 +117,6 @@ fn auth_refresh_is_a_no_op_when_fresh_and_rotates_with_force() {
 }
 
 /// Runs `program args` as uid/gid 65534 (nobody).
-fn as_nobody(env: &Env, program: &std::path::Path, args: &[&str]) -> Output {
-    let mut c = env.command("setpriv");
-    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(program)
-        .args(args);
-    c.output().expect("setpriv")
-}
-
 #[test]
 fn another_uid_cannot_use_the_socket() {
     use std::os::unix::fs::PermissionsExt;
@@ -134,7 +126,7 @@ fn another_uid_cannot_use_the_socket() {
     let token = env.access_token();
     let twg = twg_e2e::bin("twg");
     // Sanity: nobody can run twg at all (otherwise every refusal below proves nothing).
-    let out = as_nobody(&env, &twg, &["--version"]);
+    let out = env.as_nobody(&twg, &["--version"]);
     assert!(
         out.status.success(),
         "twg must run as nobody: {:?}",
@@ -142,7 +134,7 @@ fn another_uid_cannot_use_the_socket() {
     );
 
     // As deployed: the 0700 socket directory keeps other users out entirely.
-    let out = as_nobody(&env, &twg, &["auth", "token"]);
+    let out = env.as_nobody(&twg, &["auth", "token"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(
@@ -160,7 +152,7 @@ fn another_uid_cannot_use_the_socket() {
     std::fs::set_permissions(&env.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
     let raw = twg_e2e::bin("twg-raw-client");
     let socket = env.socket.display().to_string();
-    let out = as_nobody(&env, &raw, &[&socket]);
+    let out = env.as_nobody(&raw, &[&socket]);
     let (stdout, stderr) = text(&out);
     assert!(
         stdout.starts_with("PermissionDenied") && stdout.contains("uid 65534"),
@@ -168,7 +160,7 @@ fn another_uid_cannot_use_the_socket() {
     );
     assert!(!stdout.contains(&token));
     // The real client refuses this socket on its own (the peer runs as root).
-    let out = as_nobody(&env, &twg, &["auth", "token"]);
+    let out = env.as_nobody(&twg, &["auth", "token"]);
     assert!(!out.status.success());
     assert!(text(&out).1.contains("refusing"), "{:?}", text(&out));
     // The rightful user is still served.

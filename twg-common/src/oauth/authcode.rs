@@ -4,6 +4,8 @@
 //! This module builds the authorization URL, checks what comes back to the redirect URI,
 //! and exchanges the code. Who listens on the redirect URI is the caller's business (the
 //! client does; the PKCE verifier and `state` stay with whoever exchanges the code).
+//!
+//! Over 400 lines only with its unit tests, which stay beside the code they pin.
 
 use super::TokenSet;
 use super::client_auth::ClientAuth;

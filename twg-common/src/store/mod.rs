@@ -5,6 +5,10 @@
 //! held). Loads never need the lock: the atomic rename means a reader sees the old or the
 //! new file, never a torn one. A corrupt or unknown-version file is reported with its path
 //! and left exactly as it is.
+//!
+//! Why just over 400 lines: the store's one interface (load, save, rewrite, delete) and the
+//! choice between the file and keyring backends belong together; the backends, the format
+//! and the tests are their own modules.
 
 pub mod chunked;
 mod file;

@@ -3,6 +3,8 @@
 //! generation, secrets that move when the backend is switched, and errors that are never
 //! mistaken for "logged out" or "already removed".
 //!
+//! Long because it is only tests: one per promise, written for the mutants they catch.
+//!
 //! The keyring tests run this test binary again in a child process with a session bus of
 //! their own: a private gnome-keyring (`dbus-run-session`), or a bus address where nothing
 //! listens. The test process's own environment is never used for the keyring, so these tests
