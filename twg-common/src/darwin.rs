@@ -53,6 +53,20 @@ pub fn process_path(pid: i32) -> Option<PathBuf> {
     Some(PathBuf::from(OsStr::from_bytes(&buf)))
 }
 
+/// The effective uid of the process at the other end of a connected Unix socket.
+pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut uid: libc::uid_t = 0;
+    let mut gid: libc::gid_t = 0;
+    // SAFETY: the descriptor is open for the borrow's lifetime, and both out-pointers point
+    // to live locals of the types getpeereid writes.
+    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(uid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,18 +91,4 @@ mod tests {
         assert_eq!(got.canonicalize().unwrap(), exe);
         assert_eq!(process_path(i32::MAX), None);
     }
-}
-
-/// The effective uid of the process at the other end of a connected Unix socket.
-pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
-    use std::os::fd::AsRawFd;
-    let mut uid: libc::uid_t = 0;
-    let mut gid: libc::gid_t = 0;
-    // SAFETY: the descriptor is open for the borrow's lifetime, and both out-pointers point
-    // to live locals of the types getpeereid writes.
-    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(uid)
 }

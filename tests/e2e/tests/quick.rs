@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 use twg_e2e::{Env, Idp, bin, text, wait_until};
 
@@ -41,7 +41,7 @@ fn twgd_refuses_a_quick_request_from_another_uid_on_both_sockets() {
     for socket in [env.socket.clone(), env.socket.with_file_name("agent.sock")] {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
         let s = socket.display().to_string();
-        let out = env.as_nobody(&bin("twg-raw-client"), &["--quick", &s]);
+        let out = env.as_nobody(bin("twg-raw-client"), &["--quick", &s]);
         let (stdout, stderr) = text(&out);
         assert!(
             stdout.starts_with("QUICK PERMISSION_DENIED") && stdout.contains("uid 65534"),
