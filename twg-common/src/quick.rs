@@ -66,6 +66,7 @@ pub fn reply_for(result: Result<pb::GetTokenResponse, &tonic::Status>) -> pb::Qu
         Err(status) => R::Error(pb::QuickError {
             code: ErrorCode::of_daemon_status(status).as_str().to_string(),
             message: status.message().to_string(),
+            grpc_code: status.code() as i32,
         }),
     };
     pb::QuickReply {
@@ -92,12 +93,17 @@ pub fn answer_of(reply: pb::QuickReply) -> Option<Answer> {
     match reply.result? {
         R::Token(token) => Some(Answer::Token(token)),
         R::Error(e) => {
-            // A code from a newer twgd still exits as a daemon error, never as success.
-            let code = match ErrorCode::parse(&e.code) {
-                ErrorCode::Unknown => ErrorCode::DaemonError,
-                code => code,
+            // Exactly as the full CLI reads the same error over gRPC (`hot_path::classify`):
+            // a code from a newer twgd falls back on the gRPC code, never on success, and an
+            // empty message names the code.
+            let grpc = tonic::Code::from_i32(e.grpc_code);
+            let code = ErrorCode::of_daemon_answer(Some(ErrorCode::parse(&e.code)), grpc);
+            let message = if e.message.is_empty() {
+                format!("twgd answered {grpc:?}")
+            } else {
+                e.message
             };
-            Some(Answer::Error(code, e.message))
+            Some(Answer::Error(code, message))
         }
     }
 }
@@ -225,7 +231,9 @@ mod tests {
             body_len((MAX_BODY as u32 + 1).to_be_bytes()),
             Err(TooLong(MAX_BODY + 1))
         );
-        assert!(body_len(*b"PRI ").is_err(), "HTTP/2 is not a quick reply");
+        // What an old twgd sends first, its HTTP/2 SETTINGS frame, reads as a length the
+        // front accepts: it hands over because the body never comes (the stream closes).
+        assert_eq!(body_len([0, 0, 0x12, 4]), Ok(0x1204));
     }
 
     #[test]
@@ -248,16 +256,32 @@ mod tests {
                 "run `twg login`".into()
             ))
         );
-        // A code from a newer twgd is still an error, with a daemon error's exit code.
-        let reply = pb::QuickReply {
+        // A code from a newer twgd falls back on its gRPC code, as over gRPC.
+        let newer = |grpc: tonic::Code, message: &str| pb::QuickReply {
             result: Some(pb::quick_reply::Result::Error(pb::QuickError {
                 code: "SOMETHING_NEW".into(),
-                message: "m".into(),
+                message: message.into(),
+                grpc_code: grpc as i32,
             })),
         };
+        let status = tonic::Status::unauthenticated("m");
         assert_eq!(
-            answer_of(reply),
-            Some(Answer::Error(ErrorCode::DaemonError, "m".into()))
+            answer_of(newer(tonic::Code::Unauthenticated, "m")),
+            Some(Answer::Error(
+                ErrorCode::of_daemon_status(&status),
+                "m".into()
+            ))
+        );
+        assert_eq!(
+            answer_of(newer(tonic::Code::Unauthenticated, "m")),
+            Some(Answer::Error(ErrorCode::AuthExpired, "m".into()))
+        );
+        assert_eq!(
+            answer_of(newer(tonic::Code::Internal, "")),
+            Some(Answer::Error(
+                ErrorCode::DaemonError,
+                "twgd answered Internal".into()
+            ))
         );
         assert_eq!(answer_of(pb::QuickReply { result: None }), None);
     }

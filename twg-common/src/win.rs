@@ -48,7 +48,7 @@ fn wide(s: &std::ffi::OsStr) -> Vec<u16> {
 /// A file that another process has open cannot be replaced on Windows (`MoveFileExW` fails
 /// with access denied or a sharing violation even when every handle shares delete), and
 /// readers of `auth.conf` take no lock: they hold it open for the moment a read takes. So
-/// those two errors are retried, for up to about a second, before the save counts as failed.
+/// those two errors are retried, for up to about 1.3 s, before the save counts as failed.
 /// Seen under Wine: six concurrent fallback clients, one failing its preflight save.
 pub fn rename_write_through(from: &Path, to: &Path) -> io::Result<()> {
     let (from, to) = (wide(from.as_os_str()), wide(to.as_os_str()));
@@ -79,7 +79,7 @@ pub fn rename_write_through(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Retries of a rename over a file another process holds open: 5 ms, 10 ms, … then 50 ms
-/// apart, about 1.2 s in all.
+/// apart, about 1.3 s in all.
 const RENAME_RETRIES: u32 = 30;
 
 /// Takes an exclusive lock on `len` bytes at `offset` of `file` without waiting. `Ok(false)`

@@ -82,25 +82,27 @@ where
     S: TwgDaemon,
 {
     let info = io.connect_info();
-    let request = match tokio::time::timeout(CLIENT_WAIT, read_request(&mut io)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "refused a malformed quick request");
+    // Another uid is refused before twgd reads (or allocates for) a byte of its request.
+    let result = match crate::peer::check_peer(crate::peer::peer_from(&info)) {
+        Err(status) => {
+            refuse(io, &status).await;
             return;
         }
-        Err(_) => {
-            tracing::debug!("a quick request did not arrive in time");
-            return;
-        }
-    };
-    let peer = crate::peer::peer_from(&info);
-    let result = match crate::peer::check_peer(peer) {
-        Ok(()) => {
-            let mut request = tonic::Request::new(request);
-            request.extensions_mut().insert(info);
-            service.get_token(request).await.map(|r| r.into_inner())
-        }
-        Err(status) => Err(status),
+        Ok(()) => match tokio::time::timeout(CLIENT_WAIT, read_request(&mut io)).await {
+            Ok(Ok(request)) => {
+                let mut request = tonic::Request::new(request);
+                request.extensions_mut().insert(info);
+                service.get_token(request).await.map(|r| r.into_inner())
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "refused a malformed quick request");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("a quick request did not arrive in time");
+                return;
+            }
+        },
     };
     let reply = quick::encode_reply(&match &result {
         Ok(token) => quick::reply_for(Ok(token.clone())),
@@ -115,6 +117,20 @@ where
         Ok(Err(e)) => tracing::debug!(error = %e, "could not send a quick reply"),
         Err(_) => tracing::debug!("a quick reply was not taken in time"),
     }
+}
+
+/// Sends a refusal to a client whose request was not read. Its bytes are then read into
+/// nothing (at most one request's worth, within the same wait) until it closes: closing a
+/// socket with unread data resets the connection, and the client could lose the refusal.
+async fn refuse(mut io: impl AsyncRead + AsyncWrite + Unpin, status: &tonic::Status) {
+    let reply = quick::encode_reply(&quick::reply_for(Err(status)));
+    let sent = async {
+        io.write_all(&reply).await?;
+        io.shutdown().await?;
+        let limit = (quick::MAX_BODY + 4) as u64;
+        tokio::io::copy(&mut (&mut io).take(limit), &mut tokio::io::sink()).await
+    };
+    let _ = tokio::time::timeout(CLIENT_WAIT, sent).await;
 }
 
 async fn read_request(io: &mut (impl AsyncRead + Unpin)) -> std::io::Result<pb::GetTokenRequest> {

@@ -248,6 +248,24 @@ impl Env {
             .expect("setpriv")
     }
 
+    /// A copy of the front `twg` alone in a directory of this env: no `twg-cli` beside it, or
+    /// one with `full_cli` as its content that nobody may execute. What such a front answers,
+    /// it answered itself (a hand-over fails with "reinstall twg").
+    pub fn front_alone(&self, full_cli: Option<&[u8]>) -> PathBuf {
+        let dir = self.dir.path().join("front-alone");
+        std::fs::create_dir_all(&dir).unwrap();
+        let front = dir.join("twg");
+        std::fs::copy(bin("twg"), &front).unwrap();
+        if let Some(content) = full_cli {
+            let p = dir.join("twg-cli");
+            std::fs::write(&p, content).unwrap();
+            // Not executable by anyone, root included.
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .unwrap();
+        }
+        front
+    }
+
     /// `twg <args>` as a command.
     pub fn twg_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.command(bin("twg"));

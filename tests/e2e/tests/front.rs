@@ -4,7 +4,7 @@
 //! audit record names the front as the executable, so no exec happened, is asserted in
 //! `audit.rs`.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 use twg_e2e::{Env, Idp, bin, text};
@@ -13,21 +13,6 @@ fn logged_in(idp: &Idp) -> Env {
     let env = Env::new(&idp.url);
     env.login(idp, &[]);
     env
-}
-
-/// A copy of the front alone in a directory: no `twg-cli` beside it, or one that cannot run.
-fn front_alone(env: &Env, full_cli: Option<&[u8]>) -> PathBuf {
-    let dir = env.dir.path().join("front-alone");
-    std::fs::create_dir_all(&dir).unwrap();
-    let front = dir.join("twg");
-    std::fs::copy(bin("twg"), &front).unwrap();
-    if let Some(content) = full_cli {
-        let p = dir.join("twg-cli");
-        std::fs::write(&p, content).unwrap();
-        // Not executable by anyone, root included.
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    }
-    front
 }
 
 fn run(env: &Env, program: &Path, args: &[&str]) -> Output {
@@ -40,7 +25,7 @@ fn the_front_answers_the_hot_path_without_the_full_cli() {
     let env = logged_in(&idp);
     let _daemon = env.start_daemon();
     for full_cli in [None, Some(&b"#!/bin/sh\nexit 0\n"[..])] {
-        let front = front_alone(&env, full_cli);
+        let front = env.front_alone(full_cli);
         let out = run(&env, &front, &["auth", "token"]);
         assert!(out.status.success(), "{full_cli:?}: {:?}", text(&out));
         assert_eq!(text(&out).0.trim(), env.access_token());
@@ -132,7 +117,7 @@ fn an_error_twgd_answers_is_printed_by_the_front_as_the_full_cli_prints_it() {
     let idp = Idp::start(&[]);
     let env = Env::new(&idp.url);
     let _daemon = env.start_daemon();
-    let front = front_alone(&env, None);
+    let front = env.front_alone(None);
     for args in [&["auth", "token"][..], &["--json", "auth", "token"]] {
         let from_front = run(&env, &front, args);
         let from_full = run(&env, &bin("twg-cli"), args);

@@ -152,8 +152,16 @@ fn malformed_and_silent_clients_get_nothing_and_twgd_serves_on() {
     let daemon = env.start_daemon();
     let token = env.access_token();
     let s = env.socket.display().to_string();
-    // A silent client, connected for the whole test.
+    // A silent client, connected for the whole test: were its first bytes awaited in the
+    // accept loop, every call below would wait the 10 s twgd gives it.
     let _silent = std::os::unix::net::UnixStream::connect(&env.socket).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(raw(&env, &["--quick", &s]), format!("QUICK OK {token}"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a silent client held up the next one for {:?}",
+        started.elapsed()
+    );
     let magic = "74776771"; // "twgq"
     for (what, hex) in [
         ("a length over the limit", format!("{magic}ffffffff")),
@@ -174,9 +182,18 @@ fn malformed_and_silent_clients_get_nothing_and_twgd_serves_on() {
         &env,
         &["--quick-bytes", &s, "474554202f20485454502f312e310d0a0d0a"],
     );
-    assert!(reply.starts_with("REPLY"), "{reply}");
+    // (hyper closes with the request unread, so the client sees the reset.)
+    assert!(
+        reply == "REPLY 0" || reply.contains("reset by peer"),
+        "{reply}"
+    );
     assert_eq!(raw(&env, &["--quick", &s]), format!("QUICK OK {token}"));
-    let out = env.twg(&["auth", "token"]);
+    // The front alone (a hand-over would fail): it answered through the quick protocol.
+    let out = env
+        .command(env.front_alone(None))
+        .args(["auth", "token"])
+        .output()
+        .unwrap();
     assert_eq!(text(&out).0.trim(), token, "{:?}", text(&out));
     assert!(
         Path::new(&format!("/proc/{}", daemon.pid())).exists(),
@@ -217,7 +234,10 @@ fn the_agent_sockets_cap_holds_on_the_quick_protocol() {
     agent.vars = env.vars.clone();
     agent.set("TWG_SOCKET", &s);
     let args = ["auth", "token", "--min-valid", "100000"];
-    let front = agent.twg(&args);
+    // The front alone: a hand-over would fail with "reinstall twg", so equal output proves
+    // the front printed twgd's quick answer exactly as the full CLI prints it.
+    let front_alone = env.front_alone(None);
+    let front = agent.command(&front_alone).args(args).output().unwrap();
     let full = agent.command(bin("twg-cli")).args(args).output().unwrap();
     assert_eq!(front.status.code(), full.status.code());
     assert_eq!(text(&front), text(&full));
@@ -231,8 +251,12 @@ fn the_agent_sockets_cap_holds_on_the_quick_protocol() {
         0,
         "an agent cannot force a rotation"
     );
-    // Within the cap, the agent socket answers the front.
-    let out = agent.twg(&["auth", "token"]);
+    // Within the cap, the agent socket answers the front (alone, so no hand-over).
+    let out = agent
+        .command(&front_alone)
+        .args(["auth", "token"])
+        .output()
+        .unwrap();
     assert_eq!(text(&out).0.trim(), env.access_token());
 }
 
