@@ -104,9 +104,9 @@ where
             }
         },
     };
-    let reply = quick::encode_reply(&match &result {
-        Ok(token) => quick::reply_for(Ok(token.clone())),
-        Err(status) => quick::reply_for(Err(status)),
+    let reply = quick::encode_reply(&match result {
+        Ok(token) => quick::reply_for(Ok(token)),
+        Err(status) => quick::reply_for(Err(&status)),
     });
     let sent = async {
         io.write_all(&reply).await?;
