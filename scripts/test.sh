@@ -24,7 +24,7 @@ if cargo tree -p twg-cli -e normal --locked --prefix none | grep -E '^(twgd|noti
   exit 1
 fi
 cargo build --release --workspace --all-targets --locked
-# The front `twg` must stay small (1.3 MB in release; the full CLI is 15.6 MB): it links only
+# The front `twg` must stay small (1.3 MB in release; the full CLI is 15.9 MB): it links only
 # the hot path of twg-common, and one reference to the engine, reqwest, tokio or clap would
 # pull them in and give back most of its start-up gain (README, Performance).
 front_size=$(stat -c %s target/release/twg)

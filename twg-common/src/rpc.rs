@@ -134,10 +134,9 @@ pub async fn connect(socket: &Path, timeout: Duration) -> Result<Client, Connect
 }
 
 /// Connects and checks that the process on the other end runs as this user. Call
-/// [`check_socket_path`] first (as [`connect`] does); the front `twg` uses the two with its
-/// own HTTP/2 client.
+/// [`check_socket_path`] first (as [`connect`] does).
 #[cfg(unix)]
-pub async fn connect_trusted(socket: &Path) -> Result<tokio::net::UnixStream, ConnectError> {
+async fn connect_trusted(socket: &Path) -> Result<tokio::net::UnixStream, ConnectError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| classify(socket, e))?;
