@@ -130,7 +130,7 @@ pub async fn run(
     use twg_common::rpc::pb::twg_daemon_server::TwgDaemonServer;
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
     // The front's quick requests are served here too, through the same capped `get_token`.
-    let incoming = crate::quick::split(accepted, service.clone());
+    let incoming = crate::quick::split(accepted, service.clone(), None);
     tonic::transport::Server::builder()
         .http2_keepalive_interval(None)
         .add_service(TwgDaemonServer::with_interceptor(

@@ -8,12 +8,9 @@
 
 use crate::daemon::Daemon;
 use crate::session::ParkedLogins;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 /// Open connections and when the last one closed.
@@ -43,77 +40,28 @@ impl Activity {
         self.last.lock().expect("activity lock").elapsed()
     }
 
-    /// Wraps an accepted connection so it counts as activity until it closes.
-    pub fn track<IO>(self: &Arc<Self>, io: IO) -> Tracked<IO> {
+    /// Counts an accepted connection as activity until the returned guard drops (held with
+    /// the connection: `quick::Rewind` for gRPC, the quick answer's task otherwise).
+    pub fn open(self: &Arc<Self>) -> Open {
         self.open.fetch_add(1, Ordering::SeqCst);
         self.touch();
-        Tracked {
-            io,
+        Open {
             activity: self.clone(),
         }
     }
 }
 
-/// A connection that keeps twgd from idling out while it is open.
+/// An open connection, which keeps twgd from idling out until it drops.
 #[derive(Debug)]
-pub struct Tracked<IO> {
-    io: IO,
+pub struct Open {
     activity: Arc<Activity>,
 }
 
-impl<IO> Drop for Tracked<IO> {
+impl Drop for Open {
     fn drop(&mut self) {
         // Touch before the count drops, so the quiet period starts at the close.
         self.activity.touch();
         self.activity.open.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-}
-
-impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connected for Tracked<IO> {
-    type ConnectInfo = IO::ConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
     }
 }
 

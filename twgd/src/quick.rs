@@ -7,8 +7,10 @@
 //! goes on to tonic with those four bytes replayed ([`Rewind`]). The bytes are read in the
 //! connection's own task, so a client that connects and sends nothing holds up nobody.
 
+use crate::idle::{Activity, Open};
 use futures_util::{Stream, StreamExt};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -22,12 +24,13 @@ use twg_common::rpc::pb::twg_daemon_server::TwgDaemon;
 const CLIENT_WAIT: Duration = Duration::from_secs(10);
 
 /// The connections of `accepted` that speak gRPC, each with its first bytes replayed;
-/// quick requests among them are answered by `service` along the way. Accept errors are
-/// passed on for tonic to judge, as before. Dropping the stream (tonic stopping) stops the
-/// accepting.
+/// quick requests among them are answered by `service` along the way. With `activity`, each
+/// connection counts as activity for idle exit until it closes. Accept errors are passed on
+/// for tonic to judge, as before. Dropping the stream (tonic stopping) stops the accepting.
 pub fn split<IO, S>(
     accepted: impl Stream<Item = std::io::Result<IO>> + Send + 'static,
     service: S,
+    activity: Option<Arc<Activity>>,
 ) -> Incoming<IO>
 where
     IO: AsyncRead + AsyncWrite + Connected<ConnectInfo = UdsConnectInfo> + Send + Unpin + 'static,
@@ -39,7 +42,8 @@ where
         while let Some(conn) = accepted.next().await {
             match conn {
                 Ok(io) => {
-                    tokio::spawn(route(io, service.clone(), tx.clone()));
+                    let open = activity.as_ref().map(|a| a.open());
+                    tokio::spawn(route(io, open, service.clone(), tx.clone()));
                 }
                 Err(e) => {
                     if tx.send(Err(e)).await.is_err() {
@@ -52,9 +56,11 @@ where
     Incoming { rx, accept }
 }
 
-/// One connection: answered here when it is a quick request, else handed to tonic.
+/// One connection: answered here when it is a quick request, else handed to tonic. `open`
+/// lives as long as the connection.
 async fn route<IO, S>(
     mut io: IO,
+    open: Option<Open>,
     service: S,
     to_grpc: tokio::sync::mpsc::Sender<std::io::Result<Rewind<IO>>>,
 ) where
@@ -69,8 +75,9 @@ async fn route<IO, S>(
     }
     if first == quick::MAGIC {
         answer(io, service).await;
+        drop(open);
     } else {
-        let _ = to_grpc.send(Ok(Rewind::new(first, io))).await;
+        let _ = to_grpc.send(Ok(Rewind::new(first, io, open))).await;
     }
 }
 
@@ -168,19 +175,22 @@ impl<IO> Drop for Incoming<IO> {
     }
 }
 
-/// A connection whose first bytes were already read: they are read again first.
+/// A connection whose first bytes were already read: they are read again first. It holds
+/// the connection's place in the idle count (when there is one) until tonic drops it.
 pub struct Rewind<IO> {
     first: [u8; 4],
     replayed: usize,
     io: IO,
+    _open: Option<Open>,
 }
 
 impl<IO> Rewind<IO> {
-    fn new(first: [u8; 4], io: IO) -> Self {
+    fn new(first: [u8; 4], io: IO, open: Option<Open>) -> Self {
         Self {
             first,
             replayed: 0,
             io,
+            _open: open,
         }
     }
 }
@@ -261,7 +271,7 @@ mod tests {
         let mut b = b;
         let mut first = [0u8; 4];
         b.read_exact(&mut first).await.unwrap();
-        let mut rewound = Rewind::new(first, b);
+        let mut rewound = Rewind::new(first, b, None);
         let mut all = Vec::new();
         rewound.read_to_end(&mut all).await.unwrap();
         assert_eq!(all, b"PRI * HTTP/2.0");
@@ -271,7 +281,7 @@ mod tests {
     async fn a_small_read_takes_the_replayed_bytes_in_parts() {
         let (a, b) = tokio::io::duplex(64);
         drop(a);
-        let mut rewound = Rewind::new(*b"abcd", b);
+        let mut rewound = Rewind::new(*b"abcd", b, None);
         let mut two = [0u8; 2];
         rewound.read_exact(&mut two).await.unwrap();
         assert_eq!(&two, b"ab");

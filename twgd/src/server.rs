@@ -37,13 +37,12 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     opts: ServeOptions,
 ) -> Result<(), tonic::transport::Error> {
-    use futures_util::StreamExt;
     let activity = crate::idle::Activity::new();
-    let tracker = activity.clone();
-    let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener)
-        .map(move |conn| conn.map(|io| tracker.track(io)));
-    // Quick requests (the front's hot path) are answered beside gRPC on the same socket.
-    let incoming = |service: &Service| crate::quick::split(accepted, service.clone());
+    let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    // Quick requests (the front's hot path) are answered beside gRPC on the same socket;
+    // every connection, of either kind, counts as activity while it is open.
+    let counted = Some(activity.clone());
+    let incoming = |service: &Service| crate::quick::split(accepted, service.clone(), counted);
     serve_incoming(incoming, daemon, shutdown, opts, activity).await
 }
 

@@ -81,6 +81,41 @@ fn systemd_socket_activate_serves_twg_auth_token_then_twgd_exits_when_idle() {
     );
 }
 
+#[test]
+fn an_activated_twgd_stays_up_while_a_client_holds_a_connection_open() {
+    use std::io::Write;
+    let idp = Idp::start(&[]);
+    let env = Env::new(&idp.url);
+    env.login(&idp, &[]);
+    write_config(&env, "[daemon]\nidle_exit = \"1s\"\n");
+    let mut proc = activate(&env, &env.socket, &[]);
+    let out = env.twg(&["auth", "token"]);
+    assert!(out.status.success(), "{}", activated_log(&env));
+
+    // A gRPC client between calls (a `Login` stream waiting for the browser looks the same
+    // from here): the HTTP/2 preface and an empty SETTINGS frame, then nothing. The
+    // connection goes through the quick protocol's sorting of first bytes, and must still
+    // count as activity while tonic holds it.
+    let mut held = std::os::unix::net::UnixStream::connect(&env.socket).unwrap();
+    held.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    // The log, not the process: an idle exit first waits for open connections to close.
+    let log = activated_log(&env);
+    assert!(
+        !log.contains("no requests for the idle period"),
+        "twgd decided to idle out with a connection open: {log}"
+    );
+    assert!(proc.child.try_wait().unwrap().is_none(), "{log}");
+    drop(held);
+    let out = wait_within(
+        proc,
+        Duration::from_secs(30),
+        "twgd to idle out after the close",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", activated_log(&env));
+}
+
 /// `auth.conf` bind-mounted over itself read-only (as in `faults.rs`): a save cannot
 /// replace it, so a rotation goes to a recovery record. Unmounted on drop.
 struct PinnedFile(std::path::PathBuf);
