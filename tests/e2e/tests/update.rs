@@ -311,12 +311,7 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
         std::fs::read_link(s.install.join("current")).unwrap(),
         Path::new("versions/9.9.10")
     );
-    let launched = s
-        .env
-        .command(s.bin_dir.join("twg"))
-        .arg("--version")
-        .output()
-        .unwrap();
+    let launched = launcher_version(&s);
     assert!(
         launched.status.success(),
         "the launcher runs the installed twg"
@@ -328,6 +323,15 @@ fn update_installs_beside_the_old_version_and_restarts_the_daemon() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("up to date"), "{out}");
     assert_eq!(before, snapshot(&s.install));
+}
+
+/// `twg --version` through the launcher in the bin directory (the front, then its full CLI).
+fn launcher_version(s: &Setup) -> std::process::Output {
+    s.env
+        .command(s.bin_dir.join("twg"))
+        .arg("--version")
+        .output()
+        .unwrap()
 }
 
 struct StopDaemon<'a>(&'a Env);
@@ -402,12 +406,7 @@ fn a_release_without_the_full_cli_is_refused_and_changes_nothing() {
         "{err}"
     );
     assert_eq!(before, (snapshot(&s.install), snapshot(&s.bin_dir)));
-    let launched = s
-        .env
-        .command(s.bin_dir.join("twg"))
-        .arg("--version")
-        .output()
-        .unwrap();
+    let launched = launcher_version(&s);
     assert!(
         launched.status.success(),
         "the installed front still hands over to its full CLI: {:?}",
