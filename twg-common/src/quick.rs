@@ -1,11 +1,12 @@
 //! The quick protocol (see `proto/twg/v1/daemon.proto`): one GetToken per connection, as
-//! length-prefixed protobuf, on twgd's main socket beside gRPC. It exists for the front
-//! `twg`'s hot path: a blocking call on a std socket needs no async runtime and no HTTP/2
-//! client, which were most of the front's start-up (README, Performance). Every other call,
-//! and every case the quick call cannot settle, goes through gRPC in the full CLI.
+//! length-prefixed protobuf, on twgd's main socket (its named pipe on Windows) beside gRPC.
+//! It exists for the front `twg`'s hot path: a blocking call on a std socket needs no async
+//! runtime and no HTTP/2 client, which were most of the front's start-up (README,
+//! Performance). Every other call, and every case the quick call cannot settle, goes
+//! through gRPC in the full CLI.
 //!
-//! The framing (both sides) is here; the blocking client is [`get_token`]; twgd's side is
-//! `twgd::quick`.
+//! The framing (both sides) is here; the blocking client is [`get_token`] (a Unix socket, or
+//! the named pipe on Windows); twgd's side is `twgd::quick`.
 
 use crate::error_code::ErrorCode;
 use crate::rpc::pb;
@@ -108,15 +109,14 @@ pub fn answer_of(reply: pb::QuickReply) -> Option<Answer> {
     }
 }
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub use client::{NoAnswer, REPLY_WAIT, get_token};
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod client {
     use super::{Answer, body_len, decode_reply, encode_request};
     use crate::rpc::pb;
     use std::io::{Read, Write};
-    use std::os::unix::net::UnixStream;
     use std::path::Path;
     use std::time::Duration;
 
@@ -134,8 +134,8 @@ mod client {
         Socket(#[from] crate::rpc::ConnectError),
         #[error("cannot connect: {0}")]
         Connect(std::io::Error),
-        #[error("the peer runs as uid {peer}, not as this user (uid {me})")]
-        OtherUser { peer: u32, me: u32 },
+        #[error("the peer runs as {peer}, not as this user ({me})")]
+        OtherUser { peer: String, me: String },
         #[error("cannot tell who serves the socket: {0}")]
         UnknownPeer(std::io::Error),
         #[error("no reply from twgd: {0}")]
@@ -144,20 +144,12 @@ mod client {
         NotQuick,
     }
 
-    /// Asks twgd for a token over the quick protocol, with the full CLI's trust checks (the
-    /// socket's directory and owner, then the peer's uid), all before anything is sent.
-    /// Nothing here blocks for longer than [`REPLY_WAIT`] at a time: the connect does not
-    /// wait for a full backlog, and every read and write has a timeout.
-    pub fn get_token(socket: &Path, request: &pb::GetTokenRequest) -> Result<Answer, NoAnswer> {
-        crate::rpc::check_socket_path(socket)?;
-        let mut stream = connect(socket)?;
-        let me = rustix::process::geteuid().as_raw();
-        let peer = peer_uid(&stream).map_err(NoAnswer::UnknownPeer)?;
-        if peer != me {
-            return Err(NoAnswer::OtherUser { peer, me });
-        }
-        stream.set_write_timeout(Some(REPLY_WAIT))?;
-        stream.set_read_timeout(Some(REPLY_WAIT))?;
+    /// The exchange itself, on a connection whose peer is checked: the request, then the
+    /// reply's length and body.
+    fn exchange(
+        mut stream: impl Read + Write,
+        request: &pb::GetTokenRequest,
+    ) -> Result<Answer, NoAnswer> {
         stream.write_all(&encode_request(request))?;
         let mut prefix = [0u8; 4];
         stream.read_exact(&mut prefix)?;
@@ -167,10 +159,65 @@ mod client {
         decode_reply(&body).ok_or(NoAnswer::NotQuick)
     }
 
+    /// Asks twgd for a token over the quick protocol, with the full CLI's trust checks (the
+    /// socket's directory and owner, then the peer's uid), all before anything is sent.
+    /// Nothing here blocks for longer than [`REPLY_WAIT`] at a time: the connect does not
+    /// wait for a full backlog, and every read and write has a timeout.
+    #[cfg(unix)]
+    pub fn get_token(socket: &Path, request: &pb::GetTokenRequest) -> Result<Answer, NoAnswer> {
+        crate::rpc::check_socket_path(socket)?;
+        let stream = connect(socket)?;
+        let me = rustix::process::geteuid().as_raw();
+        let peer = peer_uid(&stream).map_err(NoAnswer::UnknownPeer)?;
+        if peer != me {
+            return Err(NoAnswer::OtherUser {
+                peer: format!("uid {peer}"),
+                me: format!("uid {me}"),
+            });
+        }
+        stream.set_write_timeout(Some(REPLY_WAIT))?;
+        stream.set_read_timeout(Some(REPLY_WAIT))?;
+        exchange(stream, request)
+    }
+
+    /// Windows: twgd's named pipe for `socket` (`pipe_client::pipe_name`), verified to be
+    /// served by a process of this user before anything is sent. A busy, missing or refused
+    /// pipe is not retried here: the full CLI waits out a busy pipe and names the others.
+    /// A pipe opened for synchronous I/O has no read timeout, so the exchange runs on a
+    /// thread of its own and is abandoned after [`REPLY_WAIT`] (the process then runs the
+    /// full CLI and ends, taking the thread with it).
+    #[cfg(windows)]
+    pub fn get_token(socket: &Path, request: &pb::GetTokenRequest) -> Result<Answer, NoAnswer> {
+        let name = crate::pipe_client::pipe_name(socket).map_err(NoAnswer::Connect)?;
+        // Identification only: the server may not impersonate the front (`open_pipe_client`).
+        let pipe = crate::win::open_pipe_client(&name).map_err(NoAnswer::Connect)?;
+        let me = crate::win::current_user().map_err(NoAnswer::UnknownPeer)?;
+        let pid = crate::win::pipe_server_pid(&pipe).map_err(NoAnswer::UnknownPeer)?;
+        let owner = crate::win::process_user(pid).map_err(NoAnswer::UnknownPeer)?;
+        if !owner.same_as(&me) {
+            return Err(NoAnswer::OtherUser {
+                peer: format!("{owner:?} (pid {pid})"),
+                me: format!("{me:?}"),
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let request = request.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(exchange(pipe, &request));
+        });
+        rx.recv_timeout(REPLY_WAIT).map_err(|_| {
+            NoAnswer::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "twgd did not answer in time",
+            ))
+        })?
+    }
+
     /// A connected socket in blocking mode. The connect itself does not block: a twgd that
     /// is stopped (SIGSTOP) with a full accept backlog refuses at once (`EAGAIN`) instead
     /// of holding the caller.
-    fn connect(socket: &Path) -> Result<UnixStream, NoAnswer> {
+    #[cfg(unix)]
+    fn connect(socket: &Path) -> Result<std::os::unix::net::UnixStream, NoAnswer> {
         use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
         let fd = rustix::net::socket(AddressFamily::UNIX, SocketType::STREAM, None)
             .map_err(|e| NoAnswer::Connect(e.into()))?;
@@ -180,24 +227,27 @@ mod client {
         let addr = SocketAddrUnix::new(socket).map_err(|e| NoAnswer::Connect(e.into()))?;
         rustix::net::connect(&fd, &addr).map_err(|e| NoAnswer::Connect(e.into()))?;
         rustix::io::ioctl_fionbio(&fd, false).map_err(|e| NoAnswer::Connect(e.into()))?;
-        Ok(UnixStream::from(fd))
+        Ok(std::os::unix::net::UnixStream::from(fd))
     }
 
     /// The uid of the process serving the socket, as the kernel recorded it at connect.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
         Ok(rustix::net::sockopt::socket_peercred(stream)?.uid.as_raw())
     }
 
     #[cfg(target_os = "macos")]
-    fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
         crate::darwin::peer_uid(stream)
     }
 
     /// Elsewhere the peer cannot be checked here, so the quick call is not made (the full
     /// CLI's connect, through tokio, checks it).
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
-    fn peer_uid(_stream: &UnixStream) -> std::io::Result<u32> {
+    #[cfg(all(
+        unix,
+        not(any(target_os = "linux", target_os = "android", target_os = "macos"))
+    ))]
+    fn peer_uid(_stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             "peer credentials are not read on this platform",

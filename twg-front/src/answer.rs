@@ -1,7 +1,8 @@
 //! The hot path: `twg auth token` answered by twgd over the quick protocol
 //! (`twg_common::quick`: one blocking call on a std socket, after the full CLI's trust
-//! checks of the socket's directory, the socket's owner and the peer's uid), with the full
-//! CLI's exact output.
+//! checks of the socket's directory, the socket's owner and the peer's uid; on Windows on
+//! twgd's named pipe, after the check of the serving process's user), with the full CLI's
+//! exact output.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -29,7 +30,6 @@ pub fn hot_path(args: &[OsString]) -> Option<ExitCode> {
 /// twgd's answer, or `None` when it gave none (not running, stale, untrusted, too slow, too
 /// old to speak the quick protocol): that is the full CLI's to handle, and nothing was
 /// printed yet.
-#[cfg(unix)]
 fn ask_twgd(min_valid: Option<u64>) -> Option<twg_common::quick::Answer> {
     use twg_common::rpc::{self, pb};
     let socket = twg_common::paths::socket_path().ok()?;
@@ -39,13 +39,6 @@ fn ask_twgd(min_valid: Option<u64>) -> Option<twg_common::quick::Answer> {
         min_valid_seconds: min_valid,
     };
     twg_common::quick::get_token(&socket, &request).ok()
-}
-
-/// Windows: the full CLI answers (its named-pipe client checks the pipe server's user; the
-/// quick protocol is served on Unix sockets only).
-#[cfg(not(unix))]
-fn ask_twgd(_min_valid: Option<u64>) -> Option<twg_common::quick::Answer> {
-    None
 }
 
 fn print(answer: twg_common::quick::Answer, json: bool) -> ExitCode {

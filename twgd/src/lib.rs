@@ -19,7 +19,6 @@ pub mod peer;
 pub mod pidfile;
 #[cfg(windows)]
 pub mod pipe;
-#[cfg(unix)]
 pub mod quick;
 pub mod scheduler;
 pub mod server;

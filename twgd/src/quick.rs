@@ -1,5 +1,5 @@
 //! twgd's side of the quick protocol (`twg_common::quick`): the front `twg`'s one GetToken,
-//! without HTTP/2, on the main socket beside gRPC.
+//! without HTTP/2, on the main socket (the named pipe on Windows) beside gRPC.
 //!
 //! [`split`] reads each accepted connection's first four bytes. A quick request is answered
 //! here, through the service's own `get_token` (the peer-uid check first, then the same
@@ -14,10 +14,41 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tonic::transport::server::{Connected, UdsConnectInfo};
+use tonic::transport::server::Connected;
 use twg_common::quick;
 use twg_common::rpc::pb;
 use twg_common::rpc::pb::twg_daemon_server::TwgDaemon;
+
+/// What twgd knows of a connection's peer from the accept: whether it may be served, and
+/// what the GetToken handler reads of it (the audit's peer).
+pub trait PeerInfo: Clone + Send + Sync + 'static {
+    /// Our own user may call; anyone else is refused.
+    fn check(&self) -> Result<(), tonic::Status>;
+    /// Hands the accept's knowledge to the handler, as tonic does for a gRPC request.
+    fn attach<T>(self, request: &mut tonic::Request<T>);
+}
+
+#[cfg(unix)]
+impl PeerInfo for tonic::transport::server::UdsConnectInfo {
+    fn check(&self) -> Result<(), tonic::Status> {
+        crate::peer::check_peer(crate::peer::peer_from(self))
+    }
+
+    fn attach<T>(self, request: &mut tonic::Request<T>) {
+        request.extensions_mut().insert(self);
+    }
+}
+
+/// A named-pipe connection: the pipe's DACL admits only this user (`crate::pipe`), so
+/// whoever connected is this user; tonic learns nothing more of a pipe's peer either.
+#[cfg(windows)]
+impl PeerInfo for () {
+    fn check(&self) -> Result<(), tonic::Status> {
+        Ok(())
+    }
+
+    fn attach<T>(self, _request: &mut tonic::Request<T>) {}
+}
 
 /// How long a connection may take to send its first bytes, a quick request's body, or to
 /// take the reply. Real clients send at once; this only bounds a silent or stalled one.
@@ -33,7 +64,7 @@ pub fn split<IO, S>(
     activity: Option<Arc<Activity>>,
 ) -> Incoming<IO>
 where
-    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo = UdsConnectInfo> + Send + Unpin + 'static,
+    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo: PeerInfo> + Send + Unpin + 'static,
     S: TwgDaemon + Clone,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -64,7 +95,7 @@ async fn route<IO, S>(
     service: S,
     to_grpc: tokio::sync::mpsc::Sender<std::io::Result<Rewind<IO>>>,
 ) where
-    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo = UdsConnectInfo> + Send + Unpin + 'static,
+    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo: PeerInfo> + Send + Unpin + 'static,
     S: TwgDaemon,
 {
     let mut first = [0u8; 4];
@@ -85,12 +116,12 @@ async fn route<IO, S>(
 /// front then hands the command to the full CLI, which says what is wrong).
 async fn answer<IO, S>(mut io: IO, service: S)
 where
-    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo = UdsConnectInfo> + Unpin,
+    IO: AsyncRead + AsyncWrite + Connected<ConnectInfo: PeerInfo> + Unpin,
     S: TwgDaemon,
 {
     let info = io.connect_info();
     // Another uid is refused before twgd reads (or allocates for) a byte of its request.
-    let result = match crate::peer::check_peer(crate::peer::peer_from(&info)) {
+    let result = match info.check() {
         Err(status) => {
             refuse(io, &status).await;
             return;
@@ -98,7 +129,7 @@ where
         Ok(()) => match tokio::time::timeout(CLIENT_WAIT, read_request(&mut io)).await {
             Ok(Ok(request)) => {
                 let mut request = tonic::Request::new(request);
-                request.extensions_mut().insert(info);
+                info.attach(&mut request);
                 service.get_token(request).await.map(|r| r.into_inner())
             }
             Ok(Err(e)) => {

@@ -55,7 +55,9 @@ pub async fn run_pipe(
 ) -> Result<(), tonic::transport::Error> {
     let activity = crate::idle::Activity::new();
     let opts = ServeOptions::default();
-    let incoming = |_: &Service| listener.incoming();
+    // Quick requests (the front's hot path) are answered beside gRPC on the pipe too.
+    let incoming =
+        |service: &Service| crate::quick::split(listener.incoming(), service.clone(), None);
     serve_incoming(incoming, daemon, shutdown, opts, activity).await
 }
 

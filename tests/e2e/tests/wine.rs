@@ -1,6 +1,7 @@
 //! The Windows build end to end under Wine: `twgd.exe` serving its named pipe, `twg.exe`
 //! logging in (device flow) against the dev authorization server on 127.0.0.1, tokens through
-//! the pipe, single instance, the locked fallback without the daemon, single-flight refresh
+//! the pipe (answered by `twg.exe` itself, or by the full CLI it hands over to), single
+//! instance, the locked fallback without the daemon, single-flight refresh
 //! under 20 concurrent clients, and `twg.exe daemon stop` waiting for the process.
 //!
 //! Needs `scripts/build-windows.sh` (binaries) and Debian's `wine64`
@@ -118,6 +119,70 @@ fn login_then_auth_token_gets_the_token_through_the_pipe() {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap_or_default();
         assert!(!text.contains(&token), "no token in the audit log");
     }
+}
+
+/// `twg.exe` answers `auth token` itself over twgd.exe's pipe (the quick protocol), with
+/// the full CLI's output: run from a directory without `twg-cli.exe`, only its own answer
+/// can succeed. twgd's own error (logged out) is printed by it too, with its exit code.
+#[test]
+fn twg_exe_alone_answers_auth_token_over_the_pipe_itself() {
+    let idp = Idp::start(&[]);
+    let w = logged_in(&idp);
+    let _daemon = w.start_daemon();
+    let dir = w.env.dir.path().join("front-alone");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["twg.exe", "bcryptprimitives.dll"] {
+        std::fs::copy(twg_e2e::wine::bin_dir().join(file), dir.join(file)).unwrap();
+    }
+    let front = |args: &[&str]| {
+        let child = w
+            .env
+            .command(twg_e2e::wine::loader())
+            .arg(dir.join("twg.exe"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn twg.exe");
+        wait_within(Proc { child }, Duration::from_secs(60), "twg.exe alone")
+    };
+    let out = front(&["daemon", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("twg-cli.exe"),
+        "this front has no full CLI to hand over to: {:?}",
+        text(&out)
+    );
+
+    let out = front(&["auth", "token"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(text(&out).0.trim(), w.env.access_token());
+    let out = front(&["--json", "auth", "token"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let token: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(token["source"], "daemon", "{token}");
+    assert_eq!(token["access_token"], w.env.access_token().as_str());
+
+    let out = w.twg(&["logout"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let from_front = front(&["auth", "token"]);
+    let child = w
+        .command("twg-cli.exe", &["auth", "token"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn twg-cli.exe");
+    let from_full = wait_within(Proc { child }, Duration::from_secs(60), "twg-cli.exe");
+    assert_eq!(
+        from_front.status.code(),
+        Some(77),
+        "{:?}",
+        text(&from_front)
+    );
+    assert_eq!(
+        (from_front.status.code(), text(&from_front)),
+        (from_full.status.code(), text(&from_full))
+    );
 }
 
 #[test]
