@@ -148,7 +148,14 @@ where
     });
     let sent = async {
         io.write_all(&reply).await?;
-        io.shutdown().await
+        io.shutdown().await?;
+        // A named pipe has no half-close (its shutdown does nothing), and closing the server's
+        // end is not documented to keep unread bytes for the client: wait for the client to
+        // close first, which it does once it has read the reply.
+        // (The client's close may read as an error: either way, it is done.)
+        #[cfg(windows)]
+        let _ = tokio::io::copy(&mut (&mut io).take(1), &mut tokio::io::sink()).await;
+        Ok::<(), std::io::Error>(())
     };
     match tokio::time::timeout(CLIENT_WAIT, sent).await {
         Ok(Ok(())) => {}
