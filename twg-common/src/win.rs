@@ -4,7 +4,7 @@
 //!
 //! The only unsafe code in twg-common lives here; every block says why it is sound.
 //!
-//! Why just over 400 lines: keeping every unsafe block of twg-common in one file, with its
+//! Why over 400 lines: keeping every unsafe block of twg-common in one file, with its
 //! tests, is the point.
 #![allow(unsafe_code)]
 
