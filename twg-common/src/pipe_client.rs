@@ -113,8 +113,12 @@ pub async fn open_trusted(
     Ok(pipe)
 }
 
-/// The process serving `pipe` must run as this user (compared with `EqualSid`).
-fn check_server(socket: &Path, pipe: &NamedPipeClient) -> Result<(), ConnectError> {
+/// The process serving `pipe` (a client handle) must run as this user (compared with
+/// `EqualSid`). The one check of the full CLI's connect and of the front's quick call.
+pub(crate) fn check_server(
+    socket: &Path,
+    pipe: &impl std::os::windows::io::AsRawHandle,
+) -> Result<(), ConnectError> {
     let untrusted = |reason: String| ConnectError::Untrusted {
         socket: socket.into(),
         reason,

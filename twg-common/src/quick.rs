@@ -130,14 +130,12 @@ mod client {
     /// which checks again and says what is wrong). Never carries a secret.
     #[derive(Debug, thiserror::Error)]
     pub enum NoAnswer {
+        /// Missing, stale, or not this user's: the socket's directory or owner, or the
+        /// process serving it (the full CLI's own checks).
         #[error("the socket is missing, stale or not trusted: {0}")]
         Socket(#[from] crate::rpc::ConnectError),
         #[error("cannot connect: {0}")]
         Connect(std::io::Error),
-        #[error("the peer runs as {peer}, not as this user ({me})")]
-        OtherUser { peer: String, me: String },
-        #[error("cannot tell who serves the socket: {0}")]
-        UnknownPeer(std::io::Error),
         #[error("no reply from twgd: {0}")]
         Io(#[from] std::io::Error),
         #[error("twgd's reply is not a quick-protocol reply")]
@@ -167,14 +165,7 @@ mod client {
     pub fn get_token(socket: &Path, request: &pb::GetTokenRequest) -> Result<Answer, NoAnswer> {
         crate::rpc::check_socket_path(socket)?;
         let stream = connect(socket)?;
-        let me = rustix::process::geteuid().as_raw();
-        let peer = peer_uid(&stream).map_err(NoAnswer::UnknownPeer)?;
-        if peer != me {
-            return Err(NoAnswer::OtherUser {
-                peer: format!("uid {peer}"),
-                me: format!("uid {me}"),
-            });
-        }
+        crate::rpc::check_peer(socket, peer_uid(&stream).map(|uid| (uid, None)))?;
         stream.set_write_timeout(Some(REPLY_WAIT))?;
         stream.set_read_timeout(Some(REPLY_WAIT))?;
         exchange(stream, request)
@@ -191,15 +182,7 @@ mod client {
         let name = crate::pipe_client::pipe_name(socket).map_err(NoAnswer::Connect)?;
         // Identification only: the server may not impersonate the front (`open_pipe_client`).
         let pipe = crate::win::open_pipe_client(&name).map_err(NoAnswer::Connect)?;
-        let me = crate::win::current_user().map_err(NoAnswer::UnknownPeer)?;
-        let pid = crate::win::pipe_server_pid(&pipe).map_err(NoAnswer::UnknownPeer)?;
-        let owner = crate::win::process_user(pid).map_err(NoAnswer::UnknownPeer)?;
-        if !owner.same_as(&me) {
-            return Err(NoAnswer::OtherUser {
-                peer: format!("{owner:?} (pid {pid})"),
-                me: format!("{me:?}"),
-            });
-        }
+        crate::pipe_client::check_server(socket, &pipe)?;
         let (tx, rx) = std::sync::mpsc::channel();
         let request = request.clone();
         std::thread::spawn(move || {

@@ -140,24 +140,32 @@ async fn connect_trusted(socket: &Path) -> Result<tokio::net::UnixStream, Connec
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| classify(socket, e))?;
-    let me = rustix::process::geteuid().as_raw();
-    let cred = stream.peer_cred().map_err(|e| ConnectError::Untrusted {
-        socket: socket.into(),
-        reason: format!("cannot read the peer's credentials ({e})"),
-    })?;
-    if cred.uid() != me {
-        return Err(ConnectError::Untrusted {
-            socket: socket.into(),
-            reason: format!(
-                "the process serving it runs as uid {}{}, not as you (uid {me})",
-                cred.uid(),
-                cred.pid()
-                    .map(|p| format!(" (pid {p})"))
-                    .unwrap_or_default()
-            ),
-        });
-    }
+    check_peer(socket, stream.peer_cred().map(|c| (c.uid(), c.pid())))?;
     Ok(stream)
+}
+
+/// The process serving `socket` must run as this user: `peer` is its uid (and pid, where
+/// known) as the kernel recorded them at connect, or why they could not be read. The one
+/// check of the full CLI's connect and of the front's quick call.
+#[cfg(unix)]
+pub(crate) fn check_peer(
+    socket: &Path,
+    peer: std::io::Result<(u32, Option<i32>)>,
+) -> Result<(), ConnectError> {
+    let untrusted = |reason: String| ConnectError::Untrusted {
+        socket: socket.into(),
+        reason,
+    };
+    let (uid, pid) =
+        peer.map_err(|e| untrusted(format!("cannot read the peer's credentials ({e})")))?;
+    let me = rustix::process::geteuid().as_raw();
+    if uid != me {
+        return Err(untrusted(format!(
+            "the process serving it runs as uid {uid}{}, not as you (uid {me})",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// The socket's directory must be the user's and writable by nobody else (so nobody else
