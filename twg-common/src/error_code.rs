@@ -205,14 +205,8 @@ impl ErrorCode {
     /// newer daemon) the nearest code to its gRPC code, so the exit code still means
     /// "run `twg login`" or "retry".
     pub fn of_daemon_status(status: &tonic::Status) -> ErrorCode {
-        ErrorCode::of_daemon_answer(ErrorCode::of_status(status), status.code())
-    }
-
-    /// [`ErrorCode::of_daemon_status`] for an answer that carries the two apart (the quick
-    /// protocol's `QuickError`).
-    pub fn of_daemon_answer(code: Option<ErrorCode>, grpc: Code) -> ErrorCode {
-        match code {
-            Some(ErrorCode::Unknown) | None => match grpc {
+        match ErrorCode::of_status(status) {
+            Some(ErrorCode::Unknown) | None => match status.code() {
                 Code::Unauthenticated => ErrorCode::AuthExpired,
                 Code::Unavailable => ErrorCode::Temporary,
                 Code::PermissionDenied => ErrorCode::PermissionDenied,

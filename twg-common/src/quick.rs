@@ -59,13 +59,16 @@ pub fn decode_request(body: &[u8]) -> Result<pb::GetTokenRequest, prost::DecodeE
     <pb::GetTokenRequest as prost::Message>::decode(body)
 }
 
-/// The reply for a GetToken outcome: the token, or twgd's error with its code.
+/// The reply for a GetToken outcome: the token, or twgd's error as gRPC would carry it (its
+/// `twg-error-code`, empty when it has none, its message and its gRPC code).
 pub fn reply_for(result: Result<pb::GetTokenResponse, &tonic::Status>) -> pb::QuickReply {
     use pb::quick_reply::Result as R;
     let result = match result {
         Ok(token) => R::Token(token),
         Err(status) => R::Error(pb::QuickError {
-            code: ErrorCode::of_daemon_status(status).as_str().to_string(),
+            code: ErrorCode::of_status(status)
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default(),
             message: status.message().to_string(),
             grpc_code: status.code() as i32,
         }),
@@ -88,23 +91,28 @@ pub fn decode_reply(body: &[u8]) -> Option<Answer> {
     answer_of(<pb::QuickReply as prost::Message>::decode(body).ok()?)
 }
 
-/// The reply's meaning; `None` for a reply with neither a token nor an error.
+/// The reply's meaning; `None` for a reply with neither a token nor an error, or with an
+/// error that is not twgd's answer (no code, a transport's gRPC code): the full CLI then
+/// asks again, as it does when the same error comes over gRPC.
 pub fn answer_of(reply: pb::QuickReply) -> Option<Answer> {
+    use crate::hot_path::{CallFailure, classify};
     use pb::quick_reply::Result as R;
     match reply.result? {
         R::Token(token) => Some(Answer::Token(token)),
         R::Error(e) => {
-            // Exactly as the full CLI reads the same error over gRPC (`hot_path::classify`):
-            // a code from a newer twgd falls back on the gRPC code, never on success, and an
-            // empty message names the code.
-            let grpc = tonic::Code::from_i32(e.grpc_code);
-            let code = ErrorCode::of_daemon_answer(Some(ErrorCode::parse(&e.code)), grpc);
-            let message = if e.message.is_empty() {
-                format!("twgd answered {grpc:?}")
-            } else {
-                e.message
-            };
-            Some(Answer::Error(code, message))
+            // The error as a gRPC status, read by the full CLI's own classification.
+            let mut status = tonic::Status::new(tonic::Code::from_i32(e.grpc_code), e.message);
+            if !e.code.is_empty()
+                && let Ok(code) = e.code.parse()
+            {
+                status
+                    .metadata_mut()
+                    .insert(crate::error_code::METADATA_KEY, code);
+            }
+            match classify(&status) {
+                CallFailure::Answered(code, message) => Some(Answer::Error(code, message)),
+                CallFailure::Unimplemented | CallFailure::NotResponding => None,
+            }
         }
     }
 }
@@ -317,5 +325,9 @@ mod tests {
             ))
         );
         assert_eq!(answer_of(pb::QuickReply { result: None }), None);
+        // An error twgd attached no code to, with a transport's gRPC code, is not its answer:
+        // over gRPC the full CLI would fall back, so the front hands over.
+        let status = tonic::Status::unavailable("connection reset");
+        assert_eq!(answer_of(reply_for(Err(&status))), None);
     }
 }
