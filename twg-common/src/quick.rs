@@ -193,15 +193,30 @@ mod client {
         crate::pipe_client::check_server(socket, &pipe)?;
         let (tx, rx) = std::sync::mpsc::channel();
         let request = request.clone();
-        std::thread::spawn(move || {
+        let exchanging = std::thread::spawn(move || {
             let _ = tx.send(exchange(pipe, &request));
         });
-        rx.recv_timeout(REPLY_WAIT).map_err(|_| {
-            NoAnswer::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "twgd did not answer in time",
-            ))
-        })?
+        let answer = rx.recv_timeout(REPLY_WAIT);
+        if answer.is_err() {
+            // Its read is cancelled so the thread ends (and closes the pipe) before the
+            // process goes on; a process that exits with a thread still blocked in a read is
+            // killed outright under Wine. If the cancel fails, the thread is left behind.
+            if crate::win::cancel_blocking_io(&exchanging).is_err() {
+                return Err(timed_out());
+            }
+        }
+        // The thread has sent its result (or had its read cancelled): it is ending. Wait for
+        // it, for the same reason.
+        let _ = exchanging.join();
+        answer.map_err(|_| timed_out())?
+    }
+
+    #[cfg(windows)]
+    fn timed_out() -> NoAnswer {
+        NoAnswer::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "twgd did not answer in time",
+        ))
     }
 
     /// A connected socket in blocking mode. The connect itself does not block: a twgd that

@@ -254,6 +254,19 @@ pub fn open_pipe_client(name: &str) -> io::Result<File> {
         .open(name)
 }
 
+/// Cancels the synchronous I/O (a blocking pipe read) that `thread` is waiting in, so the
+/// call returns with an error and the thread can end.
+pub fn cancel_blocking_io(thread: &impl AsRawHandle) -> io::Result<()> {
+    // SAFETY: the handle is a live thread handle (a JoinHandle's), open for the call.
+    let ok = unsafe {
+        windows_sys::Win32::System::IO::CancelSynchronousIo(thread.as_raw_handle() as HANDLE)
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Waits up to `timeout` for the process `pid` to end. `Ok(true)` when it has ended (or
 /// never existed), `Ok(false)` when it still runs.
 pub fn wait_process_exit(pid: u32, timeout: Duration) -> io::Result<bool> {

@@ -43,7 +43,11 @@ fn one_token(outputs: &[Output]) -> String {
     let mut tokens = std::collections::BTreeSet::new();
     for o in outputs {
         let (out, err) = text(o);
-        assert!(o.status.success(), "twg.exe auth token failed: {err}");
+        assert!(
+            o.status.success(),
+            "twg.exe auth token failed ({:?}): {err}",
+            o.status
+        );
         tokens.insert(out.trim().to_string());
     }
     assert_eq!(tokens.len(), 1, "every client must get the same token");
@@ -183,6 +187,42 @@ fn twg_exe_alone_answers_auth_token_over_the_pipe_itself() {
         (from_front.status.code(), text(&from_front)),
         (from_full.status.code(), text(&from_full))
     );
+}
+
+/// A stopped twgd.exe (SIGSTOP: its pipe accepts, nobody answers): `twg.exe` gives up its
+/// quick call after its wait, ends the blocked read and hands over, and the full CLI's
+/// fallback serves the stored token. Nothing hangs, and the process exits by itself (under
+/// Wine, a process that exits with a thread still blocked in a read is killed instead).
+#[test]
+fn with_twgd_exe_stopped_twg_exe_hands_over_and_the_fallback_answers() {
+    let idp = Idp::start(&[]);
+    let w = logged_in(&idp);
+    let mut daemon = w.start_daemon();
+    let stored = w.env.access_token();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &daemon.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    let out = w.twg(&["--json", "auth", "token"]);
+    signal("-CONT");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?} {:?}",
+        out.status,
+        text(&out)
+    );
+    let token: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(token["access_token"], stored.as_str(), "{token}");
+    assert_eq!(
+        token["source"], "direct",
+        "the full CLI's fallback: {token}"
+    );
+    daemon.kill();
 }
 
 #[test]
